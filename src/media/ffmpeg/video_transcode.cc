@@ -1,0 +1,1 @@
+// Placeholder: implemented by the media work in progress.

@@ -1,0 +1,2 @@
+// Entry point of the bitmill binary (placeholder until the server lands).
+int main() { return 0; }
