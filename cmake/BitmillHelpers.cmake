@@ -26,8 +26,11 @@ function(bitmill_test name)
     if(NOT ARG_TIMEOUT)
         set(ARG_TIMEOUT 300)
     endif()
+    # A list inside PROPERTIES must keep its separators escaped, or CTest
+    # reads its second item as a property name.
+    string(REPLACE ";" "\\;" labels "${ARG_LABELS}")
     gtest_discover_tests(${name}
         DISCOVERY_TIMEOUT 60
-        PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+        PROPERTIES LABELS "${labels}" TIMEOUT ${ARG_TIMEOUT}
         ENVIRONMENT "BITMILL_BINARY=$<TARGET_FILE:bitmill>;BITMILL_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endfunction()

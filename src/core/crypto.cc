@@ -2,9 +2,11 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <array>
+#include <memory>
 
 namespace bitmill::crypto {
 
@@ -122,6 +124,63 @@ bool constantTimeEquals(std::string_view a, std::string_view b) {
         difference |= static_cast<unsigned char>(a[i] ^ b[i]);
     }
     return difference == 0;
+}
+
+}  // namespace bitmill::crypto
+
+namespace bitmill::crypto {
+
+namespace {
+
+constexpr int kNonceBytes = 12;
+constexpr int kTagBytes = 16;
+
+struct CipherContextDeleter {
+    void operator()(EVP_CIPHER_CTX* context) const { EVP_CIPHER_CTX_free(context); }
+};
+using CipherContextPtr = std::unique_ptr<EVP_CIPHER_CTX, CipherContextDeleter>;
+
+const unsigned char* bytes(std::string_view text) {
+    return reinterpret_cast<const unsigned char*>(text.data());
+}
+
+}  // namespace
+
+std::string seal(std::string_view key, std::string_view plaintext) {
+    std::string nonce(kNonceBytes, '\0');
+    RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), kNonceBytes);
+    std::string ciphertext(plaintext.size(), '\0');
+    std::string tag(kTagBytes, '\0');
+    CipherContextPtr context(EVP_CIPHER_CTX_new());
+    int length = 0;
+    EVP_EncryptInit_ex(context.get(), EVP_aes_256_gcm(), nullptr, bytes(key), bytes(nonce));
+    EVP_EncryptUpdate(context.get(), reinterpret_cast<unsigned char*>(ciphertext.data()),
+                      &length, bytes(plaintext), static_cast<int>(plaintext.size()));
+    EVP_EncryptFinal_ex(context.get(), nullptr, &length);
+    EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_GET_TAG, kTagBytes, tag.data());
+    return base64Encode(nonce + ciphertext + tag);
+}
+
+std::optional<std::string> unseal(std::string_view key, std::string_view sealed) {
+    auto raw = base64Decode(sealed);
+    if (!raw || raw->size() < kNonceBytes + kTagBytes) {
+        return std::nullopt;
+    }
+    std::string_view all(*raw);
+    std::string_view nonce = all.substr(0, kNonceBytes);
+    std::string_view ciphertext = all.substr(kNonceBytes, all.size() - kNonceBytes - kTagBytes);
+    std::string tag(all.substr(all.size() - kTagBytes));
+    std::string plaintext(ciphertext.size(), '\0');
+    CipherContextPtr context(EVP_CIPHER_CTX_new());
+    int length = 0;
+    EVP_DecryptInit_ex(context.get(), EVP_aes_256_gcm(), nullptr, bytes(key), bytes(nonce));
+    EVP_DecryptUpdate(context.get(), reinterpret_cast<unsigned char*>(plaintext.data()), &length,
+                      bytes(ciphertext), static_cast<int>(ciphertext.size()));
+    EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes, tag.data());
+    if (EVP_DecryptFinal_ex(context.get(), nullptr, &length) != 1) {
+        return std::nullopt;
+    }
+    return plaintext;
 }
 
 }  // namespace bitmill::crypto

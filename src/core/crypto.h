@@ -26,3 +26,14 @@ std::optional<std::string> base64Decode(std::string_view text);
 bool constantTimeEquals(std::string_view a, std::string_view b);
 
 }  // namespace bitmill::crypto
+
+namespace bitmill::crypto {
+
+// Encrypts `plaintext` with AES-256-GCM under `key` (32 bytes) and returns
+// base64 of nonce, ciphertext and tag.
+std::string seal(std::string_view key, std::string_view plaintext);
+
+// Reverses seal(); nullopt when the data was altered or the key differs.
+std::optional<std::string> unseal(std::string_view key, std::string_view sealed);
+
+}  // namespace bitmill::crypto

@@ -23,6 +23,7 @@ extern "C" {
 #include <string>
 #include <string_view>
 
+#include "core/config.h"
 #include "core/error.h"
 
 namespace bitmill::media::ffmpeg {
@@ -91,5 +92,32 @@ Error toError(int code, std::string_view action, std::string_view subject = {});
 // Opens a local file for demuxing with the `file` protocol only, so a
 // playlist or nested protocol inside the file cannot reach the network.
 Result<InputFormatPtr> openInput(const std::string& path);
+
+// Returns the clockwise rotation in degrees (0, 90, 180 or 270) that a
+// player applies to the decoded frames of `stream`, read from its display
+// matrix and rounded to a quarter turn; 0 without a display matrix.
+int streamRotation(const AVStream* stream);
+
+// Returns the index of the main video stream of `input`, or -1 when it has
+// none. Cover art and still-image streams (AV_DISPOSITION_ATTACHED_PIC,
+// AV_DISPOSITION_STILL_IMAGE) are skipped; among the rest a default stream
+// wins, then the largest frame.
+int findVideoStream(const AVFormatContext* input);
+
+// Returns the index of the main audio stream of `input`, or -1 when it has
+// none; streams without channels or sample rate are skipped.
+int findAudioStream(const AVFormatContext* input);
+
+// Opens a decoder for stream `stream_index` of `input` with `threads`
+// threads (0 lets FFmpeg choose). Errors are UnsupportedMedia when no
+// decoder exists for the codec.
+Result<CodecContextPtr> openDecoder(const AVFormatContext* input, int stream_index,
+                                    int threads = 0);
+
+// Checks an upright frame size and a duration in seconds against `limits`.
+// Pass 0 for the size of audio and a negative duration when it is unknown.
+// Returns ResourceExhausted naming the value and the limit's setting, e.g.
+// "video width 9000 exceeds the limit of 8192 pixels (max_video_width)".
+Status checkLimits(int width, int height, double duration_seconds, const Limits& limits);
 
 }  // namespace bitmill::media::ffmpeg

@@ -55,3 +55,21 @@ TEST(CryptoTest, ConstantTimeEqualsComparesContent) {
 
 }  // namespace
 }  // namespace bitmill::crypto
+
+namespace bitmill::crypto {
+namespace {
+
+TEST(CryptoTest, SealRoundTripsAndDetectsTampering) {
+    std::string key(32, 'k');
+    std::string sealed = seal(key, "bm_secretvalue");
+    auto opened = unseal(key, sealed);
+    ASSERT_TRUE(opened.has_value());
+    EXPECT_EQ(*opened, "bm_secretvalue");
+    EXPECT_FALSE(unseal(std::string(32, 'x'), sealed).has_value());
+    std::string altered = sealed;
+    altered[5] = altered[5] == 'A' ? 'B' : 'A';
+    EXPECT_FALSE(unseal(key, altered).has_value());
+}
+
+}  // namespace
+}  // namespace bitmill::crypto

@@ -1,0 +1,388 @@
+// The API request pipeline; see router.h.
+#include "api/router.h"
+
+#include <chrono>
+#include <exception>
+#include <utility>
+
+#include "api/pagination.h"
+#include "core/clock.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "fmt/format.h"
+
+namespace bitmill::api {
+
+namespace {
+
+// Idempotency keys are honoured for this long after the first request.
+constexpr int64_t kIdempotencyWindowMs = 24LL * 3600 * 1000;
+constexpr size_t kMaxIdempotencyKeyLength = 255;
+
+// Facts for the access log line of the request this thread is serving.
+// httplib runs the pre-routing hook, the handler and the logger of one
+// request on the same thread, one request at a time.
+struct AccessTrace {
+    std::chrono::steady_clock::time_point start;
+    std::string route = "-";
+};
+
+thread_local AccessTrace tl_access_trace;
+
+ApiResponse withShape(ApiResponse::Shape shape, Json body, int status) {
+    ApiResponse response;
+    response.shape = shape;
+    response.body = std::move(body);
+    response.status = status;
+    return response;
+}
+
+// Returns the token of "Authorization: Bearer <token>", or "" when absent.
+std::string bearerToken(const httplib::Request& request) {
+    const std::string header = request.get_header_value("Authorization");
+    constexpr std::string_view kScheme = "bearer ";
+    if (header.size() <= kScheme.size()) {
+        return {};
+    }
+    for (size_t i = 0; i < kScheme.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) {
+            return {};
+        }
+    }
+    std::string token = header.substr(kScheme.size());
+    auto first = token.find_first_not_of(' ');
+    auto last = token.find_last_not_of(' ');
+    return first == std::string::npos ? std::string() : token.substr(first, last - first + 1);
+}
+
+Result<domain::ApiKey> authenticate(const std::string& token, db::Store& store) {
+    const Error unauthenticated(ErrorCode::Unauthenticated, "missing or invalid API key");
+    if (token.empty()) {
+        return unauthenticated;
+    }
+    auto key = store.findApiKeyByHash(crypto::sha256Hex(token));
+    if (!key.ok()) {
+        if (key.error().code() == ErrorCode::NotFound) {
+            return unauthenticated;
+        }
+        return key.error();
+    }
+    if (key->revoked_ms) {
+        return unauthenticated;
+    }
+    return std::move(key).value();
+}
+
+// Drops the "[json.exception.parse_error.101] " prefix of nlohmann messages.
+std::string parserMessage(const std::string& what) {
+    if (!what.empty() && what.front() == '[') {
+        auto end = what.find("] ");
+        if (end != std::string::npos) {
+            return what.substr(end + 2);
+        }
+    }
+    return what;
+}
+
+Result<Json> parseBody(const httplib::Request& request, const Config& config) {
+    if (static_cast<int64_t>(request.body.size()) > config.limits.max_request_body_bytes) {
+        return Error::resourceExhausted(
+            fmt::format("request body is larger than the limit of {} bytes",
+                        config.limits.max_request_body_bytes));
+    }
+    if (request.body.find_first_not_of(" \t\r\n") == std::string::npos) {
+        return Json::object();
+    }
+    Json body;
+    try {
+        body = Json::parse(request.body);
+    } catch (const Json::parse_error& e) {
+        return Error::invalidArgument("request body is not valid JSON: " + parserMessage(e.what()));
+    }
+    if (!body.is_object()) {
+        return Error::invalidArgument(
+            fmt::format("request body must be a JSON object, not {}", body.type_name()));
+    }
+    return body;
+}
+
+std::string requestHash(const httplib::Request& request) {
+    return crypto::sha256Hex(request.method + "\n" + request.path + "\n" + request.body);
+}
+
+void writeResponse(httplib::Response& response, const RequestScope& scope,
+                   const httplib::Request& request, const ApiResponse& reply) {
+    switch (reply.shape) {
+        case ApiResponse::Shape::Object:
+            writeObject(response, scope, reply.status, reply.body, request.path, reply.parent_path);
+            return;
+        case ApiResponse::Shape::List:
+            writeList(response, scope, reply.body, reply.page, request.path,
+                      otherQueryParameters(request));
+            return;
+        case ApiResponse::Shape::Deleted:
+            writeDeleted(response, scope, reply.deleted_id, request.path, reply.parent_path);
+            return;
+        case ApiResponse::Shape::Unwrapped:
+            response.status = reply.status;
+            response.set_content(reply.body.dump(), "application/json");
+            return;
+    }
+}
+
+// Returns the stored response of an earlier POST with the same
+// Idempotency-Key, Conflict when that POST had another body, or nullopt.
+Result<std::optional<domain::IdempotencyRecord>> findEarlierResponse(
+    const httplib::Request& request, const std::string& project_id, const std::string& key,
+    db::Store& store) {
+    if (key.size() > kMaxIdempotencyKeyLength) {
+        return Error::invalidArgument(fmt::format(
+            "invalid Idempotency-Key: longer than {} characters", kMaxIdempotencyKeyLength));
+    }
+    BM_ASSIGN_OR_RETURN(auto earlier,
+                        store.findIdempotency(project_id, key, nowMillis() - kIdempotencyWindowMs));
+    if (earlier && earlier->request_hash != requestHash(request)) {
+        return Error::conflict(fmt::format(
+            "Idempotency-Key '{}' was already used for a different request; use a new key for "
+            "a new request",
+            key));
+    }
+    return earlier;
+}
+
+void storeResponse(const httplib::Request& request, const httplib::Response& response,
+                   const std::string& project_id, const std::string& key, const RequestScope& scope,
+                   db::Store& store) {
+    domain::IdempotencyRecord record;
+    record.project_id = project_id;
+    record.key = key;
+    record.request_hash = requestHash(request);
+    record.status_code = response.status;
+    record.response_body = response.body;
+    record.created_ms = nowMillis();
+    auto stored = store.insertIdempotency(record);
+    // Conflict means a concurrent request with the same key stored first.
+    if (!stored.ok() && stored.error().code() != ErrorCode::Conflict) {
+        log::get("api")->warn("store idempotent response failed: {} request_id={}",
+                              stored.error().toLogString(), scope.request_id);
+    }
+}
+
+void dispatch(const std::shared_ptr<ApiContext>& context, const std::string& route,
+              const RouteHandler& handler, const RouteOptions& options,
+              const httplib::Request& request, httplib::Response& response) {
+    tl_access_trace.route = route;
+    RequestScope scope = beginRequest(request, response, *context);
+    try {
+        domain::ApiKey key;
+        const std::string token = bearerToken(request);
+        if (options.authenticate) {
+            auto authenticated = authenticate(token, *context->store);
+            if (!authenticated.ok()) {
+                writeError(response, scope, authenticated.error());
+                return;
+            }
+            key = std::move(authenticated).value();
+            scope.project_id = key.project_id;
+        }
+
+        Json body = Json::object();
+        if (options.parse_body && (request.method == "POST" || request.method == "PATCH")) {
+            auto parsed = parseBody(request, context->config);
+            if (!parsed.ok()) {
+                writeError(response, scope, parsed.error());
+                return;
+            }
+            body = std::move(parsed).value();
+        }
+
+        const std::string idempotency_key = request.method == "POST" && options.authenticate
+                                                ? request.get_header_value("Idempotency-Key")
+                                                : std::string();
+        // NOTE: two requests with the same new key that arrive together both
+        // run; the first to finish stores its response for later retries.
+        if (!idempotency_key.empty()) {
+            auto earlier =
+                findEarlierResponse(request, key.project_id, idempotency_key, *context->store);
+            if (!earlier.ok()) {
+                writeError(response, scope, earlier.error());
+                return;
+            }
+            if (*earlier) {
+                response.status = (*earlier)->status_code;
+                response.set_header("Idempotent-Replayed", "true");
+                response.set_content((*earlier)->response_body, "application/json");
+                return;
+            }
+        }
+
+        RequestContext request_context{request, scope, *context, key, token, body};
+        auto reply = handler(request_context);
+        if (reply.ok()) {
+            writeResponse(response, scope, request, *reply);
+        } else {
+            if (httpStatusFor(reply.error()) >= 500) {
+                log::get("api")->error("request failed: {} route={} request_id={}",
+                                       reply.error().toLogString(), route, scope.request_id);
+            }
+            writeError(response, scope, reply.error());
+        }
+        // 5xx responses are not stored, because SDKs retry them and the
+        // retry should run the request again.
+        if (!idempotency_key.empty() && response.status < 500) {
+            storeResponse(request, response, key.project_id, idempotency_key, scope,
+                          *context->store);
+        }
+    } catch (const std::exception& e) {
+        log::get("api")->error("request failed with an exception: {} route={} request_id={}",
+                               e.what(), route, scope.request_id);
+        response.headers.erase("Link");
+        writeError(response, scope, Error::internal("internal server error"));
+    }
+}
+
+// Fills the body of error responses that httplib produced itself (no
+// matching route, a body over the size limit, a malformed request).
+httplib::Server::HandlerResponse writeHttpError(const ApiContext& context,
+                                                const httplib::Request& request,
+                                                httplib::Response& response) {
+    RequestScope scope = beginRequest(request, response, context);
+    if (!response.body.empty()) {
+        return httplib::Server::HandlerResponse::Unhandled;
+    }
+    const int status = response.status;
+    std::string message;
+    ErrorCode code = ErrorCode::InvalidArgument;
+    if (status == 404) {
+        code = ErrorCode::NotFound;
+        message = fmt::format("no route for {} {}", request.method, request.path);
+    } else if (status == 413) {
+        code = ErrorCode::ResourceExhausted;
+        message = fmt::format("request body is larger than the limit of {} bytes",
+                              context.config.limits.max_request_body_bytes);
+    } else {
+        message = fmt::format("invalid HTTP request (status {})", status);
+    }
+    writeError(response, scope, Error(code, message));
+    response.status = status;
+    return httplib::Server::HandlerResponse::Handled;
+}
+
+void writeAccessLog(const httplib::Request& request, const httplib::Response& response) {
+    const auto elapsed = std::chrono::steady_clock::now() - tl_access_trace.start;
+    const double duration_ms =
+        std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count() / 1000.0;
+    log::get("access")->info("{} {} status={} bytes={} duration_ms={:.1f} request_id={}",
+                             request.method, tl_access_trace.route, response.status,
+                             response.body.size(), duration_ms,
+                             response.get_header_value(kRequestIdHeader));
+}
+
+}  // namespace
+
+ApiResponse ApiResponse::object(Json object, std::string parent_path, int status) {
+    ApiResponse response = withShape(Shape::Object, std::move(object), status);
+    response.parent_path = std::move(parent_path);
+    return response;
+}
+
+ApiResponse ApiResponse::list(Json items, PageInfo page) {
+    ApiResponse response = withShape(Shape::List, std::move(items), 200);
+    response.page = page;
+    return response;
+}
+
+ApiResponse ApiResponse::deleted(std::string id, std::string parent_path) {
+    ApiResponse response = withShape(Shape::Deleted, nullptr, 200);
+    response.deleted_id = std::move(id);
+    response.parent_path = std::move(parent_path);
+    return response;
+}
+
+ApiResponse ApiResponse::unwrapped(Json body) {
+    return withShape(Shape::Unwrapped, std::move(body), 200);
+}
+
+std::string RequestContext::pathParameter(size_t index) const {
+    if (index + 1 >= request.matches.size()) {
+        return {};
+    }
+    return request.matches[index + 1].str();
+}
+
+std::string routePattern(const std::string& route) {
+    std::string pattern;
+    size_t position = 0;
+    while (position < route.size()) {
+        if (route[position] == '{') {
+            auto close = route.find('}', position);
+            pattern += "([^/]+)";
+            position = close == std::string::npos ? route.size() : close + 1;
+            continue;
+        }
+        const char c = route[position];
+        if (std::string_view(".^$|()[]*+?\\").find(c) != std::string_view::npos) {
+            pattern += '\\';
+        }
+        pattern += c;
+        ++position;
+    }
+    return pattern;
+}
+
+Router::Router(httplib::Server& server, std::shared_ptr<ApiContext> context)
+    : server_(server), context_(std::move(context)) {
+    // httplib rejects larger bodies with 413 before reading them, and the
+    // error handler below writes the message.
+    server_.set_payload_max_length(
+        static_cast<size_t>(context_->config.limits.max_request_body_bytes));
+    server_.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+        tl_access_trace = AccessTrace{std::chrono::steady_clock::now(), "-"};
+        return httplib::Server::HandlerResponse::Unhandled;
+    });
+    auto context_copy = context_;
+    server_.set_error_handler(httplib::Server::HandlerWithResponse(
+        [context_copy](const httplib::Request& request, httplib::Response& response) {
+            return writeHttpError(*context_copy, request, response);
+        }));
+    server_.set_logger(writeAccessLog);
+}
+
+void Router::add(const std::string& method, const std::string& route, RouteHandler handler,
+                 RouteOptions options) {
+    addPattern(method, routePattern(route), route, std::move(handler), options);
+}
+
+void Router::addPattern(const std::string& method, const std::string& pattern,
+                        const std::string& route, RouteHandler handler, RouteOptions options) {
+    auto context = context_;
+    httplib::Server::Handler wrapped = [context, route, handler = std::move(handler), options](
+                                           const httplib::Request& request,
+                                           httplib::Response& response) {
+        dispatch(context, route, handler, options, request, response);
+    };
+    if (method == "GET") {
+        server_.Get(pattern, std::move(wrapped));
+    } else if (method == "POST") {
+        server_.Post(pattern, std::move(wrapped));
+    } else if (method == "PATCH") {
+        server_.Patch(pattern, std::move(wrapped));
+    } else if (method == "DELETE") {
+        server_.Delete(pattern, std::move(wrapped));
+    } else if (method == "PUT") {
+        server_.Put(pattern, std::move(wrapped));
+    }
+}
+
+void Router::addNotFoundFallback() {
+    auto not_found = [](RequestContext& context) -> Result<ApiResponse> {
+        return Error::notFound(
+            fmt::format("no route for {} {}", context.request.method, context.request.path));
+    };
+    for (const char* method : {"GET", "POST", "PATCH", "DELETE", "PUT"}) {
+        addPattern(method, ".*", "-", not_found,
+                   RouteOptions{.authenticate = false, .parse_body = false});
+    }
+}
+
+}  // namespace bitmill::api

@@ -1,0 +1,67 @@
+// Starts bitmill's own binary as a child process under resource limits:
+// address space (RLIMIT_AS), CPU time (RLIMIT_CPU), no core dumps, its own
+// process group and working directory, and death with its parent, so a
+// hostile input can only end that process.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace bitmill::tasks {
+
+struct SandboxLimits {
+    int64_t memory_bytes = 0;  // 0 means unlimited
+    int cpu_seconds = 0;       // 0 means unlimited
+};
+
+// A started child. The owner must reap it with waitChild() or
+// killAndReap(); the destructor only closes the pipe.
+class ChildProcess {
+public:
+    ChildProcess(pid_t pid, int stdout_fd) : pid_(pid), stdout_fd_(stdout_fd) {}
+    ChildProcess(ChildProcess&& other) noexcept;
+    ChildProcess& operator=(ChildProcess&&) = delete;
+    ~ChildProcess();
+
+    pid_t pid() const { return pid_; }
+    // Read end of the child's stdout, non-blocking; -1 once closed.
+    int stdoutFd() const { return stdout_fd_; }
+    void closeStdout();
+
+private:
+    pid_t pid_;
+    int stdout_fd_;
+};
+
+// How a child ended.
+struct ExitStatus {
+    bool exited = false;  // true: exited with `code`; false: killed by `signal`
+    int code = 0;
+    int signal = 0;
+};
+
+// Starts `argv` (argv[0] is the executable path) in `work_dir` with
+// `limits`, extra environment entries "NAME=value" added to ours, and its
+// stdout on a pipe. stderr is inherited, so its log lines reach ours.
+Result<ChildProcess> spawnSandboxed(const std::vector<std::string>& argv,
+                                    const std::vector<std::string>& extra_environment,
+                                    const std::string& work_dir, const SandboxLimits& limits);
+
+// Waits up to `timeout_ms` for the child to end (-1 waits forever);
+// returns nullopt when it is still running.
+std::optional<ExitStatus> waitChild(const ChildProcess& child, int timeout_ms);
+
+// Kills the child's whole process group with SIGKILL and reaps it.
+ExitStatus killAndReap(const ChildProcess& child);
+
+// Describes an abnormal end for a task error, e.g. "the task process was
+// killed by signal 11 (SIGSEGV)"; names the CPU limit for SIGXCPU.
+std::string describeExit(const ExitStatus& status, const SandboxLimits& limits);
+
+}  // namespace bitmill::tasks
