@@ -16,8 +16,10 @@ function(bitmill_library name)
     bitmill_apply_warnings(${name})
 endfunction()
 
-# bitmill_test(NAME SOURCES ... DEPS ... LABELS ...): a GoogleTest binary whose
-# cases are registered with CTest one by one.
+# bitmill_test(NAME SOURCES ... DEPS ... LABELS ... [TIMEOUT s]): a GoogleTest
+# binary whose cases are registered with CTest one by one. Tests find the
+# server binary and the source tree through BITMILL_BINARY and
+# BITMILL_SOURCE_DIR.
 function(bitmill_test name)
     cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
     add_executable(${name} ${ARG_SOURCES})
@@ -26,11 +28,15 @@ function(bitmill_test name)
     if(NOT ARG_TIMEOUT)
         set(ARG_TIMEOUT 300)
     endif()
-    # A list inside PROPERTIES must keep its separators escaped, or CTest
-    # reads its second item as a property name.
-    string(REPLACE ";" "\\;" labels "${ARG_LABELS}")
     gtest_discover_tests(${name}
         DISCOVERY_TIMEOUT 60
-        PROPERTIES LABELS "${labels}" TIMEOUT ${ARG_TIMEOUT}
-        ENVIRONMENT "BITMILL_BINARY=$<TARGET_FILE:bitmill>;BITMILL_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+        TEST_LIST ${name}_TESTS
+        PROPERTIES TIMEOUT ${ARG_TIMEOUT})
+    # gtest_discover_tests (CMake 3.25) flattens list values in PROPERTIES,
+    # so labels and the environment are set by a script that CTest runs
+    # after discovery.
+    set(properties_script ${CMAKE_CURRENT_BINARY_DIR}/${name}_properties.cmake)
+    file(GENERATE OUTPUT ${properties_script} CONTENT
+        "set_tests_properties(\${${name}_TESTS} PROPERTIES LABELS \"${ARG_LABELS}\" ENVIRONMENT \"BITMILL_BINARY=$<TARGET_FILE:bitmill>;BITMILL_SOURCE_DIR=${PROJECT_SOURCE_DIR}\")\n")
+    set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${properties_script})
 endfunction()

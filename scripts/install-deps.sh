@@ -16,7 +16,7 @@ build_packages=(
 # independently of bitmill's own probe, and the corpus generator needs the rest.
 test_packages=(
     libgtest-dev libgmock-dev curl ffmpeg libvips-tools imagemagick
-    libimage-exiftool-perl sox espeak-ng libheif-examples
+    libimage-exiftool-perl sox espeak-ng libheif-examples gsfonts ghostscript
 )
 
 mode=${1:-build}

@@ -185,9 +185,9 @@ void setStreamingBody(httplib::Response& response, std::unique_ptr<storage::Blob
         static_cast<size_t>(length), content_type,
         [stream, first, file_id](size_t offset, size_t remaining, httplib::DataSink& sink) {
             stream->buffer.resize(kReadChunkBytes);
-            size_t wanted = std::min(remaining, kReadChunkBytes);
+            size_t requested = std::min(remaining, kReadChunkBytes);
             auto read = stream->reader->readAt(first + static_cast<int64_t>(offset),
-                                               stream->buffer.data(), wanted);
+                                               stream->buffer.data(), requested);
             if (!read.ok()) {
                 log::get("api")->error("read file for delivery failed: {} file_id={}",
                                        read.error().toLogString(), file_id);
@@ -266,8 +266,7 @@ Status serveFile(ApiContext& context, const httplib::Request& request,
     return okStatus();
 }
 
-void handleGet(ApiContext& context, const httplib::Request& request,
-               httplib::Response& response) {
+void handleGet(ApiContext& context, const httplib::Request& request, httplib::Response& response) {
     RequestScope scope = beginRequest(request, response, context);
     Status served = serveFile(context, request, response);
     if (!served.ok()) {
@@ -316,16 +315,16 @@ void logAccess(const httplib::Request& request, const httplib::Response& respons
 void handleException(const std::shared_ptr<ApiContext>& context, const httplib::Request& request,
                      httplib::Response& response, std::exception_ptr exception) {
     RequestScope scope = beginRequest(request, response, *context);
-    std::string what = "unknown exception";
+    std::string description = "unknown exception";
     try {
         std::rethrow_exception(exception);
     } catch (const std::exception& error) {
-        what = error.what();
+        description = error.what();
     } catch (...) {
-        what = "exception of an unknown type";
+        description = "exception of an unknown type";
     }
-    log::get("api")->error("delivery request failed with an exception: {} request_id={}", what,
-                           scope.request_id);
+    log::get("api")->error("delivery request failed with an exception: {} request_id={}",
+                           description, scope.request_id);
     writeError(response, scope, Error::internal("internal error"));
 }
 
@@ -335,20 +334,18 @@ void registerDeliveryRoutes(httplib::Server& server, std::shared_ptr<ApiContext>
     auto uploads = std::make_shared<UploadHandler>(context);
     server.set_pre_routing_handler(beginDeliveryRequest);
     server.set_logger(logAccess);
-    server.set_exception_handler(
-        [context](const httplib::Request& request, httplib::Response& response,
-                  std::exception_ptr exception) {
-            handleException(context, request, response, exception);
-        });
-    server.Get(R"(/(.+))", [context](const httplib::Request& request,
-                                     httplib::Response& response) {
+    server.set_exception_handler([context](const httplib::Request& request,
+                                           httplib::Response& response,
+                                           std::exception_ptr exception) {
+        handleException(context, request, response, exception);
+    });
+    server.Get(R"(/(.+))", [context](const httplib::Request& request, httplib::Response& response) {
         handleGet(*context, request, response);
     });
-    server.Put(R"(/(.+))",
-               [uploads](const httplib::Request& request, httplib::Response& response,
-                         const httplib::ContentReader& content_reader) {
-                   uploads->handle(request, response, content_reader);
-               });
+    server.Put(R"(/(.+))", [uploads](const httplib::Request& request, httplib::Response& response,
+                                     const httplib::ContentReader& content_reader) {
+        uploads->handle(request, response, content_reader);
+    });
     server.Options(R"(/(.*))", answerPreflight);
 }
 

@@ -1,7 +1,7 @@
 // Routes of the delivery listener: GET and HEAD /{path} stream a file's
 // bytes (single ranges, conditional requests, signed URLs for private
 // projects), PUT /{path} uploads a new original file whole or in chunks,
-// and OPTIONS answers CORS preflights.
+// and OPTIONS responds to CORS preflights.
 #pragma once
 
 #include <httplib.h>

@@ -36,7 +36,9 @@ std::optional<int64_t> parseExpiry(std::string_view text) {
     return expiry;
 }
 
-Error invalidSignature() { return Error(ErrorCode::PermissionDenied, "invalid signature"); }
+Error invalidSignature() {
+    return Error(ErrorCode::PermissionDenied, "invalid signature");
+}
 
 }  // namespace
 
@@ -91,9 +93,9 @@ Result<domain::ApiKey> checkSignedUrl(const ApiContext& context, const std::stri
             continue;
         }
         if (*expiry < now_seconds) {
-            return Error(ErrorCode::PermissionDenied,
-                         "signature expired at " +
-                             formatRfc3339(std::max<int64_t>(*expiry, 0) * 1000));
+            return Error(
+                ErrorCode::PermissionDenied,
+                "signature expired at " + formatRfc3339(std::max<int64_t>(*expiry, 0) * 1000));
         }
         return key;
     }

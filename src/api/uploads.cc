@@ -9,22 +9,19 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
-#include <cstring>
 #include <filesystem>
 #include <shared_mutex>
-#include <vector>
 
 #include "api/http_util.h"
 #include "api/json_mapping.h"
 #include "api/signing.h"
+#include "api/upload_staging.h"
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "db/upload_ranges.h"
 #include "domain/delivery_path.h"
-#include "storage/blob_store.h"
 
 namespace bitmill::api {
 
@@ -33,191 +30,24 @@ namespace {
 namespace fs = std::filesystem;
 
 // How long the outcome of a finished chunked upload stays in memory, so
-// that a repeated or parallel final chunk gets the same answer.
+// that a repeated or parallel final chunk gets the same response.
 constexpr int64_t kOutcomeRetentionMs = 10 * 60 * 1000;
-
-// A rejected body of at most this many bytes is still read and discarded,
-// so that the client receives the error instead of a reset connection.
-// httplib cannot close the connection after the response, so a larger body
-// is left unread and the connection fails on the next read.
-constexpr int64_t kDrainBytes = 8 * 1024 * 1024;
-
-// Bytes per read when staged chunks are compared or copied.
-constexpr size_t kCopyBytes = 64 * 1024;
 
 // Tries to find or create the upload of a chunk before giving up, when
 // uploads of the same path keep replacing each other.
 constexpr int kMaxStartAttempts = 4;
 
-class FileDescriptor {
-public:
-    explicit FileDescriptor(int fd) : fd_(fd) {}
-    ~FileDescriptor() {
-        if (fd_ >= 0) {
-            ::close(fd_);
-        }
-    }
-    FileDescriptor(const FileDescriptor&) = delete;
-    FileDescriptor& operator=(const FileDescriptor&) = delete;
-
-    int get() const { return fd_; }
-    bool valid() const { return fd_ >= 0; }
-
-    // Closes now, so a write error that close() reports is not lost.
-    int close() {
-        int result = ::close(fd_);
-        fd_ = -1;
-        return result;
-    }
-
-private:
-    int fd_;
-};
-
-// Removes a staging file when the upload request ends. After a successful
-// publish the file was moved away and the removal finds nothing.
-class StagingFileGuard {
-public:
-    explicit StagingFileGuard(std::string path) : path_(std::move(path)) {}
-    ~StagingFileGuard() { ::unlink(path_.c_str()); }
-    StagingFileGuard(const StagingFileGuard&) = delete;
-    StagingFileGuard& operator=(const StagingFileGuard&) = delete;
-
-private:
-    std::string path_;
-};
-
 template <typename Function>
 class ScopeExit {
-public:
+  public:
     explicit ScopeExit(Function function) : function_(std::move(function)) {}
     ~ScopeExit() { function_(); }
     ScopeExit(const ScopeExit&) = delete;
     ScopeExit& operator=(const ScopeExit&) = delete;
 
-private:
+  private:
     Function function_;
 };
-
-// Maps an errno of a staging-file operation to an Error; the path goes to
-// the detail only.
-Error ioError(int error_number, std::string_view action, const std::string& path) {
-    if (error_number == ENOSPC || error_number == EDQUOT) {
-        return Error(ErrorCode::ResourceExhausted, std::string(action) + ": the disk is full",
-                     path);
-    }
-    return Error::unavailable(std::string(action) + ": " + std::strerror(error_number), path);
-}
-
-Status writeAt(int fd, const char* data, size_t length, int64_t offset, const std::string& path) {
-    while (length > 0) {
-        ssize_t written = ::pwrite(fd, data, length, static_cast<off_t>(offset));
-        if (written < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return ioError(errno, "write upload", path);
-        }
-        data += written;
-        length -= static_cast<size_t>(written);
-        offset += written;
-    }
-    return okStatus();
-}
-
-std::optional<int64_t> parseInteger(std::string_view text) {
-    int64_t value = 0;
-    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < 0) {
-        return std::nullopt;
-    }
-    return value;
-}
-
-std::optional<int64_t> contentLengthOf(const httplib::Request& request) {
-    if (!request.has_header("Content-Length")) {
-        return std::nullopt;
-    }
-    return parseInteger(request.get_header_value("Content-Length"));
-}
-
-// True when the request announces a body. httplib would wait for the
-// connection to close to read a body that has neither a length nor chunked
-// transfer encoding, so such a request counts as empty.
-bool announcesBody(const httplib::Request& request) {
-    std::string encoding = request.get_header_value("Transfer-Encoding");
-    if (encoding.find("chunked") != std::string::npos) {
-        return true;
-    }
-    return contentLengthOf(request).value_or(0) > 0;
-}
-
-// Reads and discards the body of a rejected request when it is small
-// enough (see kDrainBytes).
-void discardBody(const httplib::Request& request, const httplib::ContentReader& content_reader) {
-    auto declared = contentLengthOf(request);
-    if (!announcesBody(request) || !declared || *declared > kDrainBytes) {
-        return;
-    }
-    content_reader([](const char*, size_t) { return true; });
-}
-
-// Streams the request body into `fd` from `offset`; returns the byte
-// count. Fails with `too_long` once more than `max_bytes` arrive; the rest
-// of a small body is then discarded (see kDrainBytes).
-Result<int64_t> receiveBody(const httplib::Request& request,
-                            const httplib::ContentReader& content_reader, int fd,
-                            const std::string& path, int64_t offset, int64_t max_bytes,
-                            const Error& too_long) {
-    if (!announcesBody(request)) {
-        return int64_t{0};
-    }
-    int64_t received = 0;
-    int64_t discarded = 0;
-    std::optional<Error> failure;
-    bool complete = content_reader([&](const char* data, size_t length) {
-        if (failure) {
-            discarded += static_cast<int64_t>(length);
-            return received + discarded <= kDrainBytes;
-        }
-        if (received + static_cast<int64_t>(length) > max_bytes) {
-            failure = too_long;
-            discarded += static_cast<int64_t>(length);
-            return received + discarded <= kDrainBytes;
-        }
-        Status written = writeAt(fd, data, length, offset + received, path);
-        if (!written.ok()) {
-            failure = written.error();
-            return false;
-        }
-        received += static_cast<int64_t>(length);
-        return true;
-    });
-    if (failure) {
-        return *failure;
-    }
-    if (!complete) {
-        return Error::invalidArgument(
-            "read upload body: the connection closed or timed out before the body was complete");
-    }
-    return received;
-}
-
-Status closeStagingFile(FileDescriptor& fd, const std::string& path) {
-    if (fd.close() != 0) {
-        return ioError(errno, "write upload", path);
-    }
-    return okStatus();
-}
-
-Status ensureFolder(const std::string& folder) {
-    std::error_code error;
-    fs::create_directories(folder, error);
-    if (error) {
-        return Error::unavailable("create upload staging folder: " + error.message(), folder);
-    }
-    return okStatus();
-}
 
 std::string jsonQuoted(std::string_view text) {
     return Json(std::string(text)).dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -266,8 +96,7 @@ Result<domain::ApiKey> authenticateBearer(ApiContext& context, std::string_view 
 // Checks a method=put signed URL. The path names no project, so the keys
 // tried are those of the project that already has a file at the path and
 // those of the default project.
-Result<domain::ApiKey> authenticateSignature(ApiContext& context,
-                                             const httplib::Request& request,
+Result<domain::ApiKey> authenticateSignature(ApiContext& context, const httplib::Request& request,
                                              const std::string& path) {
     std::vector<std::string> project_ids;
     auto existing = context.store->findFileByDeliveryPath(path);
@@ -290,7 +119,8 @@ Result<domain::ApiKey> authenticateSignature(ApiContext& context,
         if (key.ok() || key.error().code() != ErrorCode::PermissionDenied) {
             return key;
         }
-        // An expired signature of one project says more than a mismatch in another.
+        // An expired signature of one project is more useful to report than
+        // a mismatch in another.
         if (!rejection || key.error().message() != "invalid signature") {
             rejection = key.error();
         }
@@ -310,8 +140,8 @@ Result<domain::ApiKey> authenticateUpload(ApiContext& context, const httplib::Re
     return unauthenticated();
 }
 
-// Maps a probe failure to the upload's answer: limits and an unavailable
-// sandbox keep their status, everything else means unreadable media (422).
+// Maps a probe failure to the upload's error. Limits and an unavailable
+// sandbox keep their status, and everything else means unreadable media (422).
 Error probeError(const Error& error) {
     if (error.code() == ErrorCode::Unavailable || error.code() == ErrorCode::ResourceExhausted) {
         return error;
@@ -381,9 +211,10 @@ Result<domain::FileRecord> publishUpload(ApiContext& context, const std::string&
         if (!inserted.ok()) {
             auto removed = context.store->deleteMedia(media.project_id, media.id);
             if (!removed.ok()) {
-                log::get("api")->warn("remove media row after a failed upload failed: {} "
-                                      "media_id={}",
-                                      removed.error().toLogString(), media.id);
+                log::get("api")->warn(
+                    "remove media row after a failed upload failed: {} "
+                    "media_id={}",
+                    removed.error().toLogString(), media.id);
             }
         }
     }
@@ -396,129 +227,9 @@ Result<domain::FileRecord> publishUpload(ApiContext& context, const std::string&
     return file;
 }
 
-Error chunkTooLong(int64_t chunk_bytes) {
-    return Error::invalidArgument("chunk has more bytes than its Content-Range names (" +
-                                  std::to_string(chunk_bytes) + ")");
-}
-
-Status checkChunkSize(int64_t received, int64_t chunk_bytes) {
-    if (received != chunk_bytes) {
-        return Error::invalidArgument("chunk has " + std::to_string(received) +
-                                      " bytes but its Content-Range names " +
-                                      std::to_string(chunk_bytes));
-    }
-    return okStatus();
-}
-
-// Streams a chunk's body into a new file at `path`.
-Status stageChunk(const httplib::Request& request, const httplib::ContentReader& content_reader,
-                  const std::string& path, int64_t chunk_bytes) {
-    FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!fd.valid()) {
-        return ioError(errno, "create upload staging file", path);
-    }
-    BM_ASSIGN_OR_RETURN(int64_t received, receiveBody(request, content_reader, fd.get(), path, 0,
-                                                      chunk_bytes, chunkTooLong(chunk_bytes)));
-    BM_RETURN_IF_ERROR(closeStagingFile(fd, path));
-    return checkChunkSize(received, chunk_bytes);
-}
-
-// Reads exactly `length` bytes at `offset` of a local file; fewer only at
-// its end.
-Result<size_t> readFileAt(int fd, char* buffer, size_t length, int64_t offset,
-                          const std::string& path) {
-    size_t done = 0;
-    while (done < length) {
-        ssize_t count = ::pread(fd, buffer + done, length - done, static_cast<off_t>(offset) + done);
-        if (count < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return ioError(errno, "read upload staging file", path);
-        }
-        if (count == 0) {
-            break;
-        }
-        done += static_cast<size_t>(count);
-    }
-    return done;
-}
-
-// Reads exactly `length` bytes at `offset` of a blob; fewer only at its end.
-Result<size_t> readBlobAt(storage::BlobReader& reader, char* buffer, size_t length,
-                          int64_t offset) {
-    size_t done = 0;
-    while (done < length) {
-        BM_ASSIGN_OR_RETURN(size_t count, reader.readAt(offset + static_cast<int64_t>(done),
-                                                        buffer + done, length - done));
-        if (count == 0) {
-            break;
-        }
-        done += count;
-    }
-    return done;
-}
-
-// True when the staged chunk equals bytes [first, first + length) of the
-// published `file`.
-Result<bool> sameBytes(storage::BlobStore& blobs, const std::string& staged_path,
-                       const domain::FileRecord& file, int64_t first, int64_t length) {
-    auto reader = blobs.openReader(file.storage_key);
-    if (!reader.ok()) {
-        if (reader.error().code() == ErrorCode::NotFound) {
-            return false;  // deleted since
-        }
-        return reader.error();
-    }
-    if ((*reader)->size() < first + length) {
-        return false;
-    }
-    FileDescriptor fd(::open(staged_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) {
-        return ioError(errno, "open upload staging file", staged_path);
-    }
-    std::vector<char> staged(kCopyBytes);
-    std::vector<char> published(kCopyBytes);
-    for (int64_t done = 0; done < length;) {
-        size_t wanted = static_cast<size_t>(std::min<int64_t>(kCopyBytes, length - done));
-        BM_ASSIGN_OR_RETURN(size_t staged_count,
-                            readFileAt(fd.get(), staged.data(), wanted, done, staged_path));
-        BM_ASSIGN_OR_RETURN(size_t published_count,
-                            readBlobAt(**reader, published.data(), wanted, first + done));
-        if (staged_count != wanted || published_count != wanted ||
-            std::memcmp(staged.data(), published.data(), wanted) != 0) {
-            return false;
-        }
-        done += static_cast<int64_t>(wanted);
-    }
-    return true;
-}
-
-// Copies a staged chunk of `length` bytes into the part file at `offset`.
-Status copyStagedChunk(const std::string& staged_path, int part_fd, const std::string& part_path,
-                       int64_t offset, int64_t length) {
-    FileDescriptor fd(::open(staged_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) {
-        return ioError(errno, "open upload staging file", staged_path);
-    }
-    std::vector<char> buffer(kCopyBytes);
-    for (int64_t done = 0; done < length;) {
-        size_t wanted = static_cast<size_t>(std::min<int64_t>(kCopyBytes, length - done));
-        BM_ASSIGN_OR_RETURN(size_t count,
-                            readFileAt(fd.get(), buffer.data(), wanted, done, staged_path));
-        if (count != wanted) {
-            return Error::internal("copy upload chunk: the staged chunk is shorter than expected",
-                                   staged_path);
-        }
-        BM_RETURN_IF_ERROR(writeAt(part_fd, buffer.data(), count, offset + done, part_path));
-        done += static_cast<int64_t>(count);
-    }
-    return okStatus();
-}
-
-// Key of recent_uploads_: uploads are told apart by project, path and size.
-std::string recentUploadKey(const std::string& project_id, const std::string& path,
-                            int64_t total) {
+// Returns the key of recent_uploads_, which distinguishes uploads by
+// project, path and size.
+std::string recentUploadKey(const std::string& project_id, const std::string& path, int64_t total) {
     return project_id + "\n" + path + "\n" + std::to_string(total);
 }
 
@@ -539,9 +250,9 @@ std::optional<ChunkRange> parseChunkRange(std::string_view header) {
     if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) {
         return std::nullopt;
     }
-    auto first = parseInteger(rest.substr(0, dash));
-    auto last = parseInteger(rest.substr(dash + 1, slash - dash - 1));
-    auto total = parseInteger(rest.substr(slash + 1));
+    auto first = parseByteCount(rest.substr(0, dash));
+    auto last = parseByteCount(rest.substr(dash + 1, slash - dash - 1));
+    auto total = parseByteCount(rest.substr(slash + 1));
     if (!first || !last || !total || *first > *last || *last >= *total) {
         return std::nullopt;
     }
@@ -560,8 +271,8 @@ struct UploadHandler::UploadState {
     int64_t finished_ms = 0;  // guarded by UploadHandler::mutex_; 0 while unfinished
 };
 
-UploadHandler::UploadHandler(std::shared_ptr<ApiContext> context)
-    : context_(std::move(context)) {}
+UploadHandler::UploadHandler(std::shared_ptr<ApiContext> context) : context_(std::move(context)) {
+}
 
 UploadHandler::~UploadHandler() = default;
 
@@ -604,8 +315,8 @@ void UploadHandler::handle(const httplib::Request& request, httplib::Response& r
             discardBody(request, content_reader);
         }
         if (httpStatusFor(reply.error()) >= 500) {
-            log::get("api")->error("upload failed: {} request_id={}",
-                                   reply.error().toLogString(), scope.request_id);
+            log::get("api")->error("upload failed: {} request_id={}", reply.error().toLogString(),
+                                   scope.request_id);
         }
         writeError(response, scope, reply.error());
         return;
@@ -621,9 +332,9 @@ Result<UploadHandler::Reply> UploadHandler::uploadWhole(
     const httplib::Request& request, const httplib::ContentReader& content_reader,
     const UploadTarget& target, const domain::ApiKey& key) {
     const int64_t limit = context_->config.limits.max_upload_bytes;
-    const Error too_large = Error::resourceExhausted("upload is larger than the limit of " +
-                                                     std::to_string(limit) +
-                                                     " bytes (max_upload_bytes)");
+    const Error too_large =
+        Error::resourceExhausted("upload is larger than the limit of " + std::to_string(limit) +
+                                 " bytes (max_upload_bytes)");
     if (contentLengthOf(request).value_or(0) > limit) {
         return too_large;
     }
@@ -632,7 +343,7 @@ Result<UploadHandler::Reply> UploadHandler::uploadWhole(
     const std::string staging_path = stagingDir() + "/" + newId("put_") + ".part";
     FileDescriptor fd(::open(staging_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!fd.valid()) {
-        return ioError(errno, "create upload staging file", staging_path);
+        return stagingFileError(errno, "create upload staging file", staging_path);
     }
     StagingFileGuard guard(staging_path);
     BM_ASSIGN_OR_RETURN(int64_t size, receiveBody(request, content_reader, fd.get(), staging_path,
@@ -667,7 +378,7 @@ Result<UploadHandler::Reply> UploadHandler::uploadChunk(
 
     // Find the upload to write into. A chunk for the path and size of an
     // upload that finished moments ago repeats that upload (a retry after a
-    // lost answer, or a duplicate sent in parallel) when its bytes equal the
+    // lost response, or a duplicate sent in parallel) when its bytes equal the
     // published ones; otherwise it starts a new upload. Comparing needs the
     // bytes, so such a chunk is staged in a file of its own first.
     std::optional<std::string> staged_path;
@@ -693,12 +404,10 @@ Result<UploadHandler::Reply> UploadHandler::uploadChunk(
         if (!staged_path) {
             staged_path = stagingDir() + "/" + newId("chunk_") + ".part";
             staged_guard.emplace(*staged_path);
-            BM_RETURN_IF_ERROR(
-                stageChunk(request, content_reader, *staged_path, chunk_bytes));
+            BM_RETURN_IF_ERROR(stageChunk(request, content_reader, *staged_path, chunk_bytes));
         }
-        BM_ASSIGN_OR_RETURN(bool repeated,
-                            sameBytes(*context_->blobs, *staged_path, *start.finished,
-                                      range.first, chunk_bytes));
+        BM_ASSIGN_OR_RETURN(bool repeated, sameBytes(*context_->blobs, *staged_path,
+                                                     *start.finished, range.first, chunk_bytes));
         if (repeated) {
             return Reply{201, fileToJson(*start.finished, *context_), {}};
         }
@@ -719,7 +428,7 @@ Result<UploadHandler::Reply> UploadHandler::uploadChunk(
         const std::string part = partPath(upload.id);
         FileDescriptor fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
         if (!fd.valid()) {
-            return ioError(errno, "open upload staging file", part);
+            return stagingFileError(errno, "open upload staging file", part);
         }
         if (staged_path) {
             BM_RETURN_IF_ERROR(
@@ -735,7 +444,7 @@ Result<UploadHandler::Reply> UploadHandler::uploadChunk(
                                                                     range.last, nowMillis()));
     }
 
-    // Answer with the ranges so far, or publish.
+    // Respond with the ranges so far, or publish.
     if (!db::coversAllBytes(upload.received, upload.total_bytes)) {
         Json received = Json::array();
         std::string range_header;
@@ -747,8 +456,7 @@ Result<UploadHandler::Reply> UploadHandler::uploadChunk(
         return Reply{202, Json{{"received", received}, {"total", upload.total_bytes}},
                      range_header};
     }
-    BM_ASSIGN_OR_RETURN(domain::FileRecord file,
-                        finishChunkedUpload(*state, upload, target, key));
+    BM_ASSIGN_OR_RETURN(domain::FileRecord file, finishChunkedUpload(*state, upload, target, key));
     return Reply{201, fileToJson(file, *context_), {}};
 }
 
@@ -790,8 +498,7 @@ void UploadHandler::rememberRecentUpload(const std::string& recent_key,
     recent_uploads_[recent_key] = RecentUpload{file, nowMillis()};
 }
 
-void UploadHandler::forgetRecentUpload(const std::string& recent_key,
-                                       const std::string& file_id) {
+void UploadHandler::forgetRecentUpload(const std::string& recent_key, const std::string& file_id) {
     std::lock_guard guard(start_mutex_);
     auto recent = recent_uploads_.find(recent_key);
     if (recent != recent_uploads_.end() && recent->second.file.id == file_id) {
@@ -836,15 +543,14 @@ Result<domain::FileRecord> UploadHandler::finishChunkedUpload(UploadState& state
     // A transient failure that left the staged bytes in place can be
     // retried by sending the final chunk again; anything else ends the
     // upload.
-    if (!published.ok() && published.error().code() == ErrorCode::Unavailable &&
-        fs::exists(part)) {
+    if (!published.ok() && published.error().code() == ErrorCode::Unavailable && fs::exists(part)) {
         return published;
     }
-    // Remembered before the record goes, so that no chunk can find neither
-    // and start a new upload with a repeated chunk.
+    // The upload is remembered before its record is deleted, so a repeated
+    // chunk finds one of them and never starts a new upload.
     if (published.ok()) {
-        rememberRecentUpload(
-            recentUploadKey(upload.project_id, upload.path, upload.total_bytes), *published);
+        rememberRecentUpload(recentUploadKey(upload.project_id, upload.path, upload.total_bytes),
+                             *published);
     }
     Status deleted = context_->store->deleteUpload(upload.id);
     if (!deleted.ok()) {

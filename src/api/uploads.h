@@ -32,7 +32,7 @@ struct ChunkRange {
 // nullopt when malformed, when first > last or when last >= total.
 std::optional<ChunkRange> parseChunkRange(std::string_view header);
 
-// Where an upload goes: PUT /{folder}/{filename} or PUT /{filename}.
+// Target of an upload: PUT /{folder}/{filename} or PUT /{filename}.
 struct UploadTarget {
     std::string path;  // folder/filename as decoded, no leading '/'
     std::optional<std::string> folder;
@@ -40,7 +40,7 @@ struct UploadTarget {
 };
 
 class UploadHandler {
-public:
+  public:
     explicit UploadHandler(std::shared_ptr<ApiContext> context);
     ~UploadHandler();
 
@@ -55,10 +55,10 @@ public:
     void handle(const httplib::Request& request, httplib::Response& response,
                 const httplib::ContentReader& content_reader);
 
-private:
+  private:
     struct UploadState;
 
-    // What an upload request answers on success.
+    // Successful response of an upload request.
     struct Reply {
         int status = 201;
         Json body;
@@ -66,12 +66,14 @@ private:
     };
 
     Result<Reply> uploadWhole(const httplib::Request& request,
-                              const httplib::ContentReader& content_reader, const UploadTarget& target,
-                              const domain::ApiKey& key);
+                              const httplib::ContentReader& content_reader,
+                              const UploadTarget& target, const domain::ApiKey& key);
     Result<Reply> uploadChunk(const httplib::Request& request,
-                              const httplib::ContentReader& content_reader, const UploadTarget& target,
-                              const domain::ApiKey& key, const ChunkRange& range);
-    // What a chunk finds when it starts.
+                              const httplib::ContentReader& content_reader,
+                              const UploadTarget& target, const domain::ApiKey& key,
+                              const ChunkRange& range);
+    // Outcome of starting a chunk: the upload to write into, or why there
+    // is none.
     struct ChunkStart {
         // The upload to write into, with its state acquired.
         std::optional<domain::UploadRecord> upload;
@@ -94,10 +96,10 @@ private:
                                   int64_t total);
     void rememberRecentUpload(const std::string& recent_key, const domain::FileRecord& file);
     void forgetRecentUpload(const std::string& recent_key, const std::string& file_id);
-    // Ends unfinished upload `upload_id`: removes its record and staged
-    // bytes, and answers its later chunks with Conflict `reason`.
+    // Ends unfinished upload `upload_id`. Removes its record and staged
+    // bytes, so its later chunks fail with Conflict `reason`.
     void discardUpload(const std::string& upload_id, const std::string& reason);
-    // Publishes a complete chunked upload once; later callers get the same
+    // Publishes a complete chunked upload once. Later callers get the same
     // outcome.
     Result<domain::FileRecord> finishChunkedUpload(UploadState& state,
                                                    const domain::UploadRecord& upload,
@@ -109,7 +111,7 @@ private:
     std::shared_ptr<UploadState> acquireState(const std::string& upload_id);
     void releaseState(const std::string& upload_id);
     // Records that the state's outcome is final, so it outlives its users
-    // for a while and repeated final chunks get the same answer.
+    // for a while and repeated final chunks get the same response.
     void markFinished(UploadState& state);
 
     // Returns the absolute {data_dir}/uploads, read from the context on

@@ -28,9 +28,10 @@ domain::ApiKey makeKeyRecord(const std::string& project_id, const std::string& n
 }
 
 constexpr const char* kKeysUsage =
-    "usage: bitmill keys create [--name NAME] [--project PROJECT_ID]\n"
-    "       bitmill keys list [--project PROJECT_ID]\n"
+    "usage: bitmill keys create [--name NAME] [--project PROJECT_NAME]\n"
+    "       bitmill keys list [--project PROJECT_NAME]\n"
     "       bitmill keys revoke KEY_ID\n"
+    "--project defaults to 'default' and creates the project when it is new.\n"
     "Settings such as --data-dir and --database-url select the server's data.\n";
 
 }  // namespace
@@ -59,11 +60,11 @@ int runKeysCommand(const std::vector<std::string>& arguments) {
     // --name and --project belong to this command, the rest are settings.
     std::vector<std::string> settings_arguments;
     std::string name = "cli";
-    std::string project_id;
+    std::string project_name = "default";
     for (size_t i = 0; i < arguments.size(); ++i) {
         if ((arguments[i] == "--name" || arguments[i] == "--project") &&
             i + 1 < arguments.size()) {
-            (arguments[i] == "--name" ? name : project_id) = arguments[i + 1];
+            (arguments[i] == "--name" ? name : project_name) = arguments[i + 1];
             ++i;
         } else {
             settings_arguments.push_back(arguments[i]);
@@ -86,14 +87,12 @@ int runKeysCommand(const std::vector<std::string>& arguments) {
                   << (!store.ok() ? store.error().message() : secret.error().message()) << "\n";
         return 1;
     }
-    if (project_id.empty()) {
-        auto project = (*store)->ensureDefaultProject();
-        if (!project.ok()) {
-            std::cerr << "bitmill keys: " << project.error().message() << "\n";
-            return 1;
-        }
-        project_id = project->id;
+    auto project = (*store)->ensureProject(project_name);
+    if (!project.ok()) {
+        std::cerr << "bitmill keys: " << project.error().message() << "\n";
+        return 1;
     }
+    const std::string& project_id = project->id;
 
     const std::string& action = positional[0];
     if (action == "create") {

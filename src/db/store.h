@@ -58,8 +58,9 @@ public:
 
     // Projects and keys.
 
-    // Returns the project named "default", creating it on first call.
-    virtual Result<domain::Project> ensureDefaultProject() = 0;
+    // Returns the project named `name`, creating it on first call.
+    virtual Result<domain::Project> ensureProject(const std::string& name) = 0;
+    Result<domain::Project> ensureDefaultProject() { return ensureProject("default"); }
     virtual Result<domain::Project> getProject(const std::string& project_id) = 0;
     virtual Status updateProject(const domain::Project& project) = 0;
     virtual Status insertApiKey(const domain::ApiKey& key) = 0;

@@ -39,8 +39,8 @@ std::string quoted(std::string_view text) {
     return out;
 }
 
-Error invalidPath(std::string_view what, std::string_view value, std::string_view rule) {
-    return Error::invalidArgument("invalid " + std::string(what) + " " + quoted(value) + ": " +
+Error invalidPath(std::string_view field, std::string_view value, std::string_view rule) {
+    return Error::invalidArgument("invalid " + std::string(field) + " " + quoted(value) + ": " +
                                   std::string(rule));
 }
 
@@ -49,40 +49,40 @@ bool isControl(char c) {
     return byte < 0x20 || byte == 0x7f;
 }
 
-// Checks one segment; `what` is "folder" or "filename" and `value` the
+// Checks one segment. `field` is "folder" or "filename" and `value` the
 // whole value, for the message.
-Status validateSegment(std::string_view segment, std::string_view what,
-                       std::string_view value) {
+Status validateSegment(std::string_view segment, std::string_view field, std::string_view value) {
     if (segment.empty()) {
-        return invalidPath(what, value, "must not contain empty segments (\"//\" or a trailing \"/\")");
+        return invalidPath(field, value,
+                           "must not contain empty segments (\"//\" or a trailing \"/\")");
     }
     if (segment == "." || segment == "..") {
-        return invalidPath(what, value, "must not contain \".\" or \"..\" segments");
+        return invalidPath(field, value, "must not contain \".\" or \"..\" segments");
     }
     if (segment.size() > kMaxSegmentBytes) {
-        return invalidPath(what, value,
-                           "each segment must be at most 255 bytes, got " +
-                               std::to_string(segment.size()));
+        return invalidPath(
+            field, value,
+            "each segment must be at most 255 bytes, got " + std::to_string(segment.size()));
     }
     return okStatus();
 }
 
 // Checks the rules shared by folders and filenames on the whole value.
-Status validateWhole(std::string_view value, std::string_view what) {
+Status validateWhole(std::string_view value, std::string_view field) {
     if (value.empty()) {
-        return invalidPath(what, value, "must not be empty");
+        return invalidPath(field, value, "must not be empty");
     }
     if (value.size() > kMaxPathBytes) {
-        return invalidPath(what, value,
+        return invalidPath(field, value,
                            "must be at most 1024 bytes, got " + std::to_string(value.size()));
     }
     for (char c : value) {
         if (isControl(c)) {
-            return invalidPath(what, value, "must not contain control characters");
+            return invalidPath(field, value, "must not contain control characters");
         }
     }
     if (value.front() == '/') {
-        return invalidPath(what, value, "must not start with \"/\"");
+        return invalidPath(field, value, "must not start with \"/\"");
     }
     return okStatus();
 }
@@ -111,8 +111,8 @@ std::string deliveryEtagFor(const FileRecord& file) {
     if (!file.etag.empty()) {
         return file.etag;
     }
-    std::string identity = file.id + ":" + std::to_string(file.filesize) + ":" +
-                           std::to_string(file.updated_ms);
+    std::string identity =
+        file.id + ":" + std::to_string(file.filesize) + ":" + std::to_string(file.updated_ms);
     return "\"" + crypto::sha256Hex(identity).substr(0, 32) + "\"";
 }
 

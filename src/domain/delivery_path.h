@@ -13,10 +13,10 @@ namespace bitmill::domain {
 
 // Returns the delivery path of `file` without a leading '/':
 // "{folder}/{filename}" or "{filename}" when the file has a filename,
-// otherwise "{folder}/{id}.{ext}" or "{id}.{ext}" (ext from
-// props.extension; no ".{ext}" when that is empty). Requires folder and
-// filename to be valid (validateFolder / validateFilename); a folder's
-// leading or trailing '/' is dropped.
+// otherwise "{folder}/{id}.{ext}" or "{id}.{ext}". The extension comes from
+// props.extension, and ".{ext}" is left out when that is empty. Requires
+// folder and filename to be valid (validateFolder, validateFilename). A
+// folder's leading or trailing '/' is dropped.
 std::string deliveryPathFor(const FileRecord& file);
 
 // Returns file.etag, or when that is empty a quoted strong ETag derived

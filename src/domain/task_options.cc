@@ -26,7 +26,7 @@ constexpr int kMaxStepDepth = 8;
 constexpr int kMaxSteps = 100;
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
 
-// Checks one option value; returns the value to keep (canonical for
+// Checks one option value and returns the value to keep (canonical for
 // aliases) or an error naming `name`.
 using Checker = std::function<Result<Json>(std::string_view name, const Json& value)>;
 
@@ -37,7 +37,7 @@ struct OptionRule {
 
 struct KindRules {
     std::string kind;
-    std::vector<OptionRule> options;  // kind-specific options, in the contract's order
+    std::vector<OptionRule> options;  // kind-specific options, in the order messages list them
     std::vector<std::string> required;
     // Checks between options after each one passed; may be empty.
     std::function<Status(const Json& options)> check_combination;
@@ -53,7 +53,9 @@ std::string show(const Json& value) {
     return text;
 }
 
-std::string quote(std::string_view name) { return "\"" + std::string(name) + "\""; }
+std::string quote(std::string_view name) {
+    return "\"" + std::string(name) + "\"";
+}
 
 // Returns `invalid option "name": value <requirement>`.
 Error invalidOption(std::string_view name, const Json& value, std::string_view requirement) {
@@ -103,7 +105,9 @@ bool isHexDigit(char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-bool isLower(char c) { return c >= 'a' && c <= 'z'; }
+bool isLower(char c) {
+    return c >= 'a' && c <= 'z';
+}
 
 bool isAlphanumeric(char c) {
     return isLower(c) || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -130,9 +134,9 @@ Checker oneOf(std::vector<std::string> accepted,
                 return Json(alias->second);
             }
             if (contains(unavailable, text)) {
-                return invalidOption(name, value,
-                                     "is not available in this build; accepted: " +
-                                         joinNames(accepted));
+                return invalidOption(
+                    name, value,
+                    "is not available in this build; accepted: " + joinNames(accepted));
             }
         }
         return invalidOption(name, value, "is not one of " + joinNames(accepted));
@@ -168,7 +172,9 @@ Checker numberIn(double low, double high, std::string description) {
     };
 }
 
-Checker seconds() { return numberIn(0, kInfinity, "a number of seconds, 0 or more"); }
+Checker seconds() {
+    return numberIn(0, kInfinity, "a number of seconds, 0 or more");
+}
 
 Checker boolean() {
     return [](std::string_view name, const Json& value) -> Result<Json> {
@@ -202,7 +208,9 @@ Checker dimension(int low, int high) {
 }
 
 // Pixels only, for thumbnails.
-Checker pixels(int low, int high) { return integerIn(low, high, "pixels"); }
+Checker pixels(int low, int high) {
+    return integerIn(low, high, "pixels");
+}
 
 Checker quality() {
     return [](std::string_view name, const Json& value) -> Result<Json> {
@@ -225,8 +233,7 @@ Checker background() {
                 return value;
             }
         }
-        return invalidOption(name, value,
-                             "must be \"#rrggbb\", \"#rrggbbaa\" or \"transparent\"");
+        return invalidOption(name, value, "must be \"#rrggbb\", \"#rrggbbaa\" or \"transparent\"");
     };
 }
 
@@ -239,8 +246,8 @@ Checker language() {
             std::string_view base = text.substr(0, text.find('-'));
             bool base_ok = (base.size() == 2 || base.size() == 3) &&
                            std::all_of(base.begin(), base.end(), isLower);
-            std::string_view region = base.size() < text.size() ? text.substr(base.size() + 1)
-                                                                : std::string_view{};
+            std::string_view region =
+                base.size() < text.size() ? text.substr(base.size() + 1) : std::string_view{};
             bool region_ok = base.size() == text.size() ||
                              (region.size() >= 2 && region.size() <= 8 &&
                               std::all_of(region.begin(), region.end(), isAlphanumeric));
@@ -301,8 +308,8 @@ Checker httpUrl() {
         if (!value.is_string()) {
             return invalidOption(name, value, "must be an http or https URL");
         }
-        if (auto problem = httpUrlProblem("option " + quote(name),
-                                          value.get_ref<const std::string&>())) {
+        if (auto problem =
+                httpUrlProblem("option " + quote(name), value.get_ref<const std::string&>())) {
             return Error::invalidArgument(*problem);
         }
         return value;
@@ -328,9 +335,8 @@ Checker loudness() {
 }
 
 const std::vector<int64_t>& sampleRates() {
-    static const std::vector<int64_t> kRates = {8000,  11025, 12000, 16000, 22050,  24000,
-                                                32000, 44100, 48000, 88200, 96000, 176400,
-                                                192000};
+    static const std::vector<int64_t> kRates = {8000,  11025, 12000, 16000, 22050,  24000, 32000,
+                                                44100, 48000, 88200, 96000, 176400, 192000};
     return kRates;
 }
 
@@ -359,8 +365,8 @@ Checker conditionList() {
         bool valid = value.is_array() && !value.empty() && value.size() <= kMaxConditions;
         for (size_t i = 0; valid && i < value.size(); ++i) {
             const Json& condition = value[i];
-            valid = condition.is_object() && condition.size() == 2 &&
-                    condition.contains("prop") && condition["prop"].is_string() &&
+            valid = condition.is_object() && condition.size() == 2 && condition.contains("prop") &&
+                    condition["prop"].is_string() &&
                     !condition["prop"].get_ref<const std::string&>().empty() &&
                     condition.contains("value") &&
                     (condition["value"].is_string() || condition["value"].is_number() ||
@@ -380,16 +386,16 @@ Checker conditionList() {
 Checker headerMap() {
     return [](std::string_view name, const Json& value) -> Result<Json> {
         auto is_token = [](char c) {
-            return isAlphanumeric(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) !=
-                                            std::string_view::npos;
+            return isAlphanumeric(c) ||
+                   std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
         };
         bool valid = value.is_object() && value.size() <= kMaxHeaders;
         for (auto it = value.begin(); valid && it != value.end(); ++it) {
             const std::string& header = it.key();
-            valid = !header.empty() && std::all_of(header.begin(), header.end(), is_token) &&
-                    it.value().is_string() &&
-                    it.value().get_ref<const std::string&>().find_first_of("\r\n") ==
-                        std::string::npos;
+            valid =
+                !header.empty() && std::all_of(header.begin(), header.end(), is_token) &&
+                it.value().is_string() &&
+                it.value().get_ref<const std::string&>().find_first_of("\r\n") == std::string::npos;
         }
         if (valid) {
             return value;
@@ -435,8 +441,8 @@ Status checkVideoCombination(const Json& options) {
 
     std::string format = stringOr(options, "format", "mp4");
     const ContainerCodecs& codecs = containerCodecs().find(format)->second;
-    for (auto [option, accepted] : {std::pair{"codec", &codecs.video},
-                                    std::pair{"audio_codec", &codecs.audio}}) {
+    for (auto [option, accepted] :
+         {std::pair{"codec", &codecs.video}, std::pair{"audio_codec", &codecs.audio}}) {
         if (options.contains(option) && !contains(*accepted, options[option].get<std::string>())) {
             return invalidOption(option, options[option],
                                  "cannot be used with format " + quote(format) +
@@ -628,11 +634,9 @@ Error invalidStep(const std::string& where, const std::string& problem) {
     return Error::invalidArgument("invalid workflow step " + where + ": " + problem);
 }
 
-Result<Json> validateSteps(const Json& steps, const std::string& where, int depth,
-                           int& step_count);
+Result<Json> validateSteps(const Json& steps, const std::string& where, int depth, int& step_count);
 
-Result<Json> validateStep(const Json& step, const std::string& where, int depth,
-                          int& step_count) {
+Result<Json> validateStep(const Json& step, const std::string& where, int depth, int& step_count) {
     if (!step.is_object()) {
         return invalidStep(where, "must be an object with a \"kind\"");
     }
@@ -640,12 +644,11 @@ Result<Json> validateStep(const Json& step, const std::string& where, int depth,
         return invalidStep(where, "missing \"kind\"; accepted: " + joinNames(stepKinds()));
     }
     const Json& kind_value = step["kind"];
-    auto kind = kind_value.is_string()
-                    ? canonicalKind(kind_value.get_ref<const std::string&>())
-                    : std::nullopt;
+    auto kind = kind_value.is_string() ? canonicalKind(kind_value.get_ref<const std::string&>())
+                                       : std::nullopt;
     if (!kind || !contains(stepKinds(), *kind)) {
-        return invalidStep(where, "unknown kind " + show(kind_value) +
-                                      "; accepted: " + joinNames(stepKinds()));
+        return invalidStep(
+            where, "unknown kind " + show(kind_value) + "; accepted: " + joinNames(stepKinds()));
     }
 
     Json options = Json::object();
@@ -738,8 +741,8 @@ Result<Json> validateKindOptions(std::string_view kind, const Json& options) {
         }
         if (rule == nullptr) {
             return Error::invalidArgument("unknown option " + quote(name) + " for kind " +
-                                          rules->kind + "; accepted: " +
-                                          acceptedOptionNames(*rules));
+                                          rules->kind +
+                                          "; accepted: " + acceptedOptionNames(*rules));
         }
         BM_ASSIGN_OR_RETURN(result[name], rule->check(name, value));
     }
@@ -773,12 +776,9 @@ std::optional<std::string> httpUrlProblem(std::string_view field, std::string_vi
     std::string lower(url.substr(0, 8));
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    size_t scheme_length = lower.starts_with("https://") ? 8
-                           : lower.starts_with("http://") ? 7
-                                                          : 0;
-    bool has_host = scheme_length > 0 && url.size() > scheme_length &&
-                    url[scheme_length] != '/' && url[scheme_length] != '?' &&
-                    url[scheme_length] != '#';
+    size_t scheme_length = lower.starts_with("https://") ? 8 : lower.starts_with("http://") ? 7 : 0;
+    bool has_host = scheme_length > 0 && url.size() > scheme_length && url[scheme_length] != '/' &&
+                    url[scheme_length] != '?' && url[scheme_length] != '#';
     bool clean = std::none_of(url.begin(), url.end(), [](char c) {
         auto byte = static_cast<unsigned char>(c);
         return byte <= 0x20 || byte == 0x7f;
@@ -819,17 +819,17 @@ std::optional<Dimension> dimensionValue(const Json& value) {
         }
         std::string_view number_text = text.substr(0, text.size() - 1);
         // Digits with at most one '.', neither first nor last: "50", "33.3".
-        bool well_formed =
-            std::all_of(number_text.begin(), number_text.end(),
-                        [](char c) { return (c >= '0' && c <= '9') || c == '.'; }) &&
-            std::count(number_text.begin(), number_text.end(), '.') <= 1 &&
-            number_text.front() != '.' && number_text.back() != '.' && number_text.size() <= 12;
+        bool well_formed = std::all_of(number_text.begin(), number_text.end(),
+                                       [](char c) { return (c >= '0' && c <= '9') || c == '.'; }) &&
+                           std::count(number_text.begin(), number_text.end(), '.') <= 1 &&
+                           number_text.front() != '.' && number_text.back() != '.' &&
+                           number_text.size() <= 12;
         if (!well_formed) {
             return std::nullopt;
         }
         double percent = 0;
-        auto parsed = std::from_chars(number_text.data(), number_text.data() + number_text.size(),
-                                      percent);
+        auto parsed =
+            std::from_chars(number_text.data(), number_text.data() + number_text.size(), percent);
         if (parsed.ec != std::errc() || percent <= 0) {
             return std::nullopt;
         }

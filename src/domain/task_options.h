@@ -19,24 +19,24 @@ namespace bitmill::domain {
 // nullopt when the kind is unknown.
 std::optional<std::string> canonicalKind(std::string_view kind);
 
-// Returns every kind name in the order of the API contract's table.
+// Returns every kind name, in the order that messages list them.
 const std::vector<std::string>& knownKinds();
 
 // Returns `names` joined with ", ", for "accepted: …" in messages.
 std::string joinNames(const std::vector<std::string>& names);
 
 // Validates the options of one task or workflow step of canonical kind
-// `kind`. `options` is a JSON object of option names only: no "kind",
-// "file_id", "workflow" or "next", and no null values; "url" is an option
-// only of kind http. Shared options (ref, folder, filename, webhook_url)
-// are accepted for every kind. Returns the options with aliases replaced by
+// `kind`. `options` is a JSON object of option names only, without "kind",
+// "file_id", "workflow", "next" or null values. "url" is an option of kind
+// http only. Shared options (ref, folder, filename, webhook_url) are
+// accepted for every kind. Returns the options with aliases replaced by
 // canonical values ("jpg" becomes "jpeg", "hevc" becomes "h265"), or
 // InvalidArgument naming the option, its value and what is accepted.
 //
-// Ranges decided here (the API contract leaves them open): video width and
-// height 2 to 8192 pixels, image 1 to 16384, thumbnails 8 to 1920; a
-// percentage from "1%" to "1000%"; fps 1 to 120; bitrate 1000 to
-// 1000000000 bits per second; audio_bitrate 8000 to 1000000.
+// Ranges chosen here: video width and height 2 to 8192 pixels, image 1 to
+// 16384, thumbnails 8 to 1920, a percentage from "1%" to "1000%", fps 1 to
+// 120, bitrate 1000 to 1000000000 bits per second and audio_bitrate 8000 to
+// 1000000.
 Result<Json> validateKindOptions(std::string_view kind, const Json& options);
 
 // Validates the steps of a workflow: a non-empty array of objects with a
@@ -50,9 +50,9 @@ Result<Json> validateWorkflowSteps(const Json& steps);
 // for the message, e.g. `field "url"` or `option "webhook_url"`.
 std::optional<std::string> httpUrlProblem(std::string_view field, std::string_view url);
 
-// Returns a quality from 0 to 100 for an integer 0..100 or one of very_low
-// (20), low (40), medium (60), high (80) and very_high (95); nullopt for
-// anything else.
+// Returns a quality from 0 to 100 for an integer 0..100 or for one of
+// very_low (20), low (40), medium (60), high (80) and very_high (95).
+// Returns nullopt for anything else.
 std::optional<int> qualityValue(const Json& value);
 
 // A width or height option: pixels, or a percentage of the source size.
@@ -65,8 +65,8 @@ struct Dimension {
 };
 
 // Parses an integer number of pixels (1 or more) or a string "N%" with N a
-// positive number; nullopt for anything else. Ranges are checked by
-// validateKindOptions, not here.
+// positive number, and returns nullopt for anything else. Ranges are
+// checked by validateKindOptions, not here.
 std::optional<Dimension> dimensionValue(const Json& value);
 
 }  // namespace bitmill::domain

@@ -11,8 +11,7 @@ namespace {
 constexpr size_t kMaxFileIdChars = 100;
 
 // Top-level fields that are not options.
-constexpr std::array<std::string_view, 4> kStructuralFields = {"kind", "file_id", "url",
-                                                               "options"};
+constexpr std::array<std::string_view, 4> kStructuralFields = {"kind", "file_id", "url", "options"};
 
 bool isStructural(std::string_view name) {
     for (std::string_view field : kStructuralFields) {
@@ -44,7 +43,8 @@ Result<std::string> parseKind(const Json& body) {
     return *canonical;
 }
 
-// Merges the "options" object and the top-level options; the top level wins.
+// Merges the "options" object and the top-level options, and the top level
+// wins.
 Result<Json> mergeOptions(const Json& body, const std::string& kind) {
     Json merged = Json::object();
     if (body.contains("options") && !body["options"].is_null()) {

@@ -29,10 +29,10 @@ struct TaskRequest {
     Json workflow;
 };
 
-// Validates a POST /tasks body. The kind must be known; exactly one of
-// file_id or url is required (ingest takes only url; http takes url as its
-// target and an optional file_id); kind options may sit at the top level or
-// inside "options", and the top level wins on conflict; null values count
+// Validates a POST /tasks body. The kind must be known, and exactly one of
+// file_id or url is required: ingest takes only url, and http takes url as
+// its target with an optional file_id. Kind options may sit at the top level
+// or inside "options", and the top level wins on conflict. Null values count
 // as absent. Every option name must be known for the kind, of the right
 // JSON type and in range (see validateKindOptions). Returns InvalidArgument
 // naming the field or option, its value and what is accepted.

@@ -18,8 +18,8 @@
 namespace bitmill::queue {
 
 struct QueueOptions {
-    // How long a claim or heartbeat keeps a task leased; a worker must
-    // heartbeat well within this (a third of it is a common choice).
+    // How long a claim or heartbeat keeps a task leased. A worker should
+    // heartbeat several times within this, so one late beat loses nothing.
     int64_t lease_ms = 30'000;
     // Delay before the first retry; it doubles with each further attempt.
     int64_t backoff_base_ms = 5'000;

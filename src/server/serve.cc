@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/secret_file.h"
 #include "db/open_store.h"
+#include "net/address_policy.h"
 #include "queue/queue.h"
 #include "storage/open_blob_store.h"
 #include "tasks/job.h"
@@ -203,6 +204,9 @@ int runServe(Config config) {
         return fail(delivery_address.error());
     }
 
+    if (auto allow_list = net::AllowList::create(config.url_allow_list); !allow_list.ok()) {
+        return fail(allow_list.error());
+    }
     auto secret = loadOrCreateServerSecret(config.data_dir);
     if (!secret.ok()) {
         return fail(secret.error());

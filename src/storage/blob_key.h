@@ -7,7 +7,8 @@
 
 namespace bitmill::storage {
 
-// Maximum key length in bytes; S3 allows 1024 too.
+// Maximum key length in bytes, the same as the S3 limit on object key names
+// (1,024 bytes of UTF-8, AWS S3 User Guide, "Naming Amazon S3 objects").
 inline constexpr size_t kMaxBlobKeyBytes = 1024;
 
 // Returns InvalidArgument unless `key` is a relative path of non-empty

@@ -46,7 +46,8 @@ TEST_F(TasksAudioTest, Mp3IsDefaultFromVideo) {
 TEST_F(TasksAudioTest, ChannelsOneGivesMono) {
     Json task = runAudio(videoInput(), {{"channels", 1}});
     ASSERT_TRUE(taskCompleted(task));
-    const Json* audio = probeMedia(downloadOutput(task)).stream("audio");
+    ProbeResult probe = probeMedia(downloadOutput(task));
+    const Json* audio = probe.stream("audio");
     ASSERT_NE(audio, nullptr);
     EXPECT_EQ(audio->value("channels", 0), 1);
 }
@@ -54,7 +55,8 @@ TEST_F(TasksAudioTest, ChannelsOneGivesMono) {
 TEST_F(TasksAudioTest, SampleRate22050IsApplied) {
     Json task = runAudio(videoInput(), {{"sample_rate", 22050}});
     ASSERT_TRUE(taskCompleted(task));
-    const Json* audio = probeMedia(downloadOutput(task)).stream("audio");
+    ProbeResult probe = probeMedia(downloadOutput(task));
+    const Json* audio = probe.stream("audio");
     ASSERT_NE(audio, nullptr);
     EXPECT_EQ(audio->value("sample_rate", ""), "22050");
 }

@@ -67,7 +67,7 @@ uint32_t readBigEndian32(const unsigned char* bytes) {
 
 }  // namespace
 
-const Json* ProbeResult::stream(const std::string& codec_type) const {
+const Json* ProbeResult::stream(const std::string& codec_type) const& {
     if (!raw.contains("streams")) {
         return nullptr;
     }

@@ -23,8 +23,10 @@ struct ProbeResult {
 
     // First stream of a codec_type ("video", "audio", "subtitle"), or null
     // when there is none. Attached pictures (cover art) are not counted as
-    // video.
-    const Json* stream(const std::string& codec_type) const;
+    // video. The pointer refers into `raw`, so calling this on a temporary
+    // does not compile.
+    const Json* stream(const std::string& codec_type) const&;
+    const Json* stream(const std::string& codec_type) const&& = delete;
     int streamCount(const std::string& codec_type) const;
     // format.format_name, e.g. "mov,mp4,m4a,3gp,3g2,mj2".
     std::string formatName() const;

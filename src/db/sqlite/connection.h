@@ -117,8 +117,8 @@ private:
 };
 
 // A transaction on a locked connection. Write transactions start with BEGIN
-// IMMEDIATE, so they take the write lock up front and cannot fail later
-// when upgrading a read lock. Read transactions give several SELECTs one
+// IMMEDIATE, so they take the write lock up front and cannot get
+// SQLITE_BUSY later when upgrading a read lock. Read transactions give several SELECTs one
 // snapshot. The destructor rolls back a transaction that was not committed.
 class Transaction {
 public:

@@ -2,8 +2,10 @@
 // project, API key, media and file parts of SqliteStore.
 #include <fmt/format.h>
 
-#include "core/crypto.h"
+#include <algorithm>
+
 #include "core/clock.h"
+#include "core/crypto.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "db/migrations.h"
@@ -164,16 +166,17 @@ ConnectionLease SqliteStore::reader() {
 
 // Projects and keys.
 
-Result<domain::Project> SqliteStore::ensureDefaultProject() {
-    constexpr std::string_view kAction = "create default project";
+Result<domain::Project> SqliteStore::ensureProject(const std::string& name) {
+    constexpr std::string_view kAction = "create project";
     ConnectionLease connection = writer();
     BM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::beginWrite(*connection));
     {
         BM_ASSIGN_OR_RETURN(
             Statement query,
-            connection->prepare(fmt::format("SELECT {} FROM projects WHERE name = 'default'",
+            connection->prepare(fmt::format("SELECT {} FROM projects WHERE name = ?",
                                             kProjectColumns),
                                 kAction));
+        query.bind(name);
         BM_ASSIGN_OR_RETURN(std::optional<domain::Project> existing,
                             readFirst<domain::Project>(query, readProject));
         if (existing) {
@@ -183,7 +186,7 @@ Result<domain::Project> SqliteStore::ensureDefaultProject() {
 
     domain::Project project;
     project.id = newId("prj_");
-    project.name = "default";
+    project.name = name;
     project.webhook_secret = newWebhookSecret();
     project.created_ms = nowMillis();
 
@@ -197,7 +200,7 @@ Result<domain::Project> SqliteStore::ensureDefaultProject() {
         BM_RETURN_IF_ERROR(insert.run());
     }
     BM_RETURN_IF_ERROR(transaction.commit());
-    log::get("db")->info("created default project project_id={}", project.id);
+    log::get("db")->info("created project name={} project_id={}", name, project.id);
     return project;
 }
 

@@ -16,9 +16,10 @@ struct SqliteOptions {
     // writer at a time anyway. In WAL mode a read does not wait for a write.
     int reader_connections = 4;
     // NORMAL (false) syncs the write-ahead log only at checkpoints. A commit
-    // is in the log file when it returns, so it survives the process being
-    // killed (kill -9), but a power loss or kernel crash can lose the last
-    // commits (never corrupt the database). FULL (true) syncs on every
+    // is written to the log file before it returns, so it survives the
+    // process being killed (kill -9). A power loss or kernel crash can roll
+    // back the last commits but leaves the database consistent (Android's
+    // SQLiteDatabase.SYNC_MODE_NORMAL notes). FULL (true) syncs on every
     // commit, which survives power loss and costs one fsync per write:
     // every claim, heartbeat and completion.
     bool synchronous_full = false;
@@ -36,6 +37,10 @@ struct SqliteOptions {
 // reference goes away.
 //
 // Behaviour beyond the Store contract:
+// - listMedia and listFiles are newest first, like listTasks.
+// - A worker whose lease expired can still heartbeat, complete or fail the
+//   task until reclaimExpiredLeases runs, because no other worker can claim
+//   it before then.
 // - getOrCreateUpload identifies an upload by (project_id, path): it
 //   returns the stored upload of that path when there is one, whatever its
 //   id and total_bytes, and inserts `upload` otherwise.

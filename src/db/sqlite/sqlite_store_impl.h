@@ -69,7 +69,7 @@ public:
     static Result<std::shared_ptr<SqliteStore>> open(const std::string& path,
                                                      const SqliteOptions& options);
 
-    Result<domain::Project> ensureDefaultProject() override;
+    Result<domain::Project> ensureProject(const std::string& name) override;
     Result<domain::Project> getProject(const std::string& project_id) override;
     Status updateProject(const domain::Project& project) override;
     Status insertApiKey(const domain::ApiKey& key) override;

@@ -53,11 +53,13 @@ Status insertMediaRow(Connection& connection, const domain::MediaRecord& media,
     return okStatus();
 }
 
-Status insertFileRow(Connection& connection, const domain::FileRecord& file,
+// Inserts `file`, or replaces the row with the same id: an ingest started
+// by POST /files fills the row that request created.
+Status upsertFileRow(Connection& connection, const domain::FileRecord& file,
                      std::string_view action) {
     BM_ASSIGN_OR_RETURN(
         Statement insert,
-        connection.prepare(fmt::format("INSERT INTO files ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+        connection.prepare(fmt::format("INSERT OR REPLACE INTO files ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
                                        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                        kFileColumns),
                            action));
@@ -321,8 +323,16 @@ Status SqliteStore::completeTask(const std::string& task_id, const std::string& 
     if (completion.media_insert) {
         BM_RETURN_IF_ERROR(insertMediaRow(*connection, *completion.media_insert, kAction));
     }
+    if (completion.input_file) {
+        BM_RETURN_IF_ERROR(upsertFileRow(*connection, *completion.input_file, kAction));
+        BM_ASSIGN_OR_RETURN(Statement link,
+                            connection->prepare("UPDATE tasks SET input_file_id = ? WHERE id = ?",
+                                                kAction));
+        link.bind(completion.input_file->id).bind(task_id);
+        BM_RETURN_IF_ERROR(link.run());
+    }
     if (completion.output_file) {
-        BM_RETURN_IF_ERROR(insertFileRow(*connection, *completion.output_file, kAction));
+        BM_RETURN_IF_ERROR(upsertFileRow(*connection, *completion.output_file, kAction));
     }
     if (completion.media_update) {
         BM_RETURN_IF_ERROR(updateMediaRow(*connection, *completion.media_update, kAction));

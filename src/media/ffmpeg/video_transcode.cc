@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <system_error>
@@ -63,6 +64,8 @@ struct VideoPath {
     // While the encoder drains, the newest packet waits here so that the
     // last one can be given the duration that ends the track in time.
     PacketPtr pending;
+    int64_t frames_encoded = 0;
+    bool encoder_drained = false;  // the encoder returned its end of stream
     int64_t frames_decoded = 0;
     int64_t decode_errors = 0;
     bool done = false;  // the end trim was reached
@@ -103,6 +106,47 @@ public:
     VideoTranscoder(const VideoOptions& options, const Limits& limits,
                     const ProgressCallback& progress)
         : options_(options), limits_(limits), progress_(progress) {}
+
+    // SVT-AV1 1.4 blocks forever in its teardown, and also when asked to
+    // drain, if it never received a frame (seen with FFmpeg 5.1 when the
+    // output could not be opened). An unfinished video encoder therefore
+    // gets one black frame when it had none, and is drained before it is
+    // freed.
+    ~VideoTranscoder() {
+        if (!video_.encoder || video_.encoder_drained) {
+            return;
+        }
+        AVCodecContext* encoder = video_.encoder.get();
+        if (video_.frames_encoded == 0) {
+            FramePtr black(av_frame_alloc());
+            if (!black) {
+                return;
+            }
+            black->width = encoder->width;
+            black->height = encoder->height;
+            black->format = encoder->pix_fmt;
+            black->pts = 0;
+            if (av_frame_get_buffer(black.get(), 0) < 0) {
+                return;
+            }
+            for (int plane = 0; plane < 3; ++plane) {
+                int rows = plane == 0 ? encoder->height : (encoder->height + 1) / 2;
+                std::memset(black->data[plane], plane == 0 ? 16 : 128,
+                            static_cast<size_t>(black->linesize[plane]) * rows);
+            }
+            avcodec_send_frame(encoder, black.get());
+        }
+        if (avcodec_send_frame(encoder, nullptr) < 0) {
+            return;
+        }
+        PacketPtr discarded(av_packet_alloc());
+        while (discarded && avcodec_receive_packet(encoder, discarded.get()) >= 0) {
+            av_packet_unref(discarded.get());
+        }
+    }
+
+    VideoTranscoder(const VideoTranscoder&) = delete;
+    VideoTranscoder& operator=(const VideoTranscoder&) = delete;
 
     // Opens the input, picks streams, checks limits and trim and opens the decoders.
     Status openSource(const std::string& path);
@@ -571,6 +615,7 @@ Status VideoTranscoder::encodeHeldVideoFrame(int64_t duration) {
     video_.presentation_end = std::max(video_.presentation_end, frame->pts + duration);
     reportProgress(static_cast<double>(frame->pts + duration) * av_q2d(video_.encoder->time_base));
     Status status = encodeVideo(frame);
+    ++video_.frames_encoded;
     video_.held.reset();
     return status;
 }
@@ -732,6 +777,7 @@ Status VideoTranscoder::writeVideoPackets(bool draining) {
             return okStatus();
         }
         if (code == AVERROR_EOF) {
+            video_.encoder_drained = true;
             break;
         }
         if (code < 0) {

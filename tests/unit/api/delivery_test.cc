@@ -45,9 +45,8 @@ std::string randomBytes(size_t size, uint32_t seed) {
 
 // Returns `signature` in standard base64 with padding.
 std::string toStandardBase64(std::string signature) {
-    for (char& c : signature) {
-        c = c == '-' ? '+' : c == '_' ? '/' : c;
-    }
+    std::replace(signature.begin(), signature.end(), '-', '+');
+    std::replace(signature.begin(), signature.end(), '_', '/');
     while (signature.size() % 4 != 0) {
         signature += '=';
     }
@@ -55,7 +54,7 @@ std::string toStandardBase64(std::string signature) {
 }
 
 class DeliveryTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         char pattern[] = "/tmp/bitmill-delivery-test-XXXXXX";
         ASSERT_NE(::mkdtemp(pattern), nullptr);
@@ -107,7 +106,8 @@ protected:
         char head[3] = {};
         input.read(head, 3);
         if (std::string_view(head, 3) == "BAD") {
-            return Error::unsupportedMedia("probe upload: invalid data found when processing input");
+            return Error::unsupportedMedia(
+                "probe upload: invalid data found when processing input");
         }
         MediaProperties properties;
         properties.kind = "video";
@@ -274,7 +274,7 @@ TEST_F(DeliveryTest, IgnoresMultipleRangesAndStaleIfRange) {
     EXPECT_EQ(stale->body.size(), bytes.size());
 }
 
-TEST_F(DeliveryTest, ConditionalRequestsAnswer304) {
+TEST_F(DeliveryTest, ConditionalRequestsGet304) {
     uploadWhole("/cached.mp4", randomBytes(kFileBytes, 6));
     auto first = client()->Get("/cached.mp4");
     ASSERT_TRUE(first);
@@ -365,12 +365,13 @@ TEST_F(DeliveryTest, RejectsBadUploads) {
     EXPECT_TRUE(fs::is_empty(data_dir_ + "/uploads"));
 }
 
-TEST_F(DeliveryTest, ChunkedUploadAnswersPartialRanges) {
+TEST_F(DeliveryTest, ChunkedUploadReportsPartialRanges) {
     const std::string bytes = randomBytes(1000, 9);
     auto middle = putChunk("/parts/clip.mp4", bytes, 400, 599);
     ASSERT_TRUE(middle);
     EXPECT_EQ(middle->status, 202);
-    EXPECT_EQ(Json::parse(middle->body), Json::parse(R"({"received": [[400, 599]], "total": 1000})"));
+    EXPECT_EQ(Json::parse(middle->body),
+              Json::parse(R"({"received": [[400, 599]], "total": 1000})"));
     EXPECT_EQ(middle->get_header_value("Range"), "bytes=400-599");
 
     auto first = putChunk("/parts/clip.mp4", bytes, 0, 399);
@@ -415,8 +416,8 @@ TEST_F(DeliveryTest, ParallelRepeatedChunksPublishOnce) {
     for (int t = 0; t < 6; ++t) {
         threads.emplace_back([&] {
             for (size_t i = next++; i < sends.size(); i = next++) {
-                auto response = putChunk("/parallel/big.mp4", bytes, sends[i].first,
-                                         sends[i].second);
+                auto response =
+                    putChunk("/parallel/big.mp4", bytes, sends[i].first, sends[i].second);
                 std::lock_guard lock(results_mutex);
                 statuses.push_back(response ? response->status : 0);
                 if (response && response->status == 201) {
@@ -450,7 +451,7 @@ TEST_F(DeliveryTest, ChunkAfterFinishRepeatsOrStartsOver) {
     ASSERT_EQ(finished->status, 201);
     const std::string file_id = Json::parse(finished->body)["id"];
 
-    // The same chunk again, as after a lost answer: the same file.
+    // The same chunk again, as after a lost response: the same file.
     auto repeated = putChunk("/again.mp4", bytes, 500, 999);
     ASSERT_TRUE(repeated);
     EXPECT_EQ(repeated->status, 201);
@@ -593,9 +594,9 @@ TEST_F(DeliveryTest, SignatureWithUnencodedPlusVerifies) {
     }
     std::string as_sent = standard;
     std::replace(as_sent.begin(), as_sent.end(), '+', ' ');
-    auto response = client()->Get("/plus.mp4?expiry=" + std::to_string(expiry) +
-                                  "&method=get&signature=" +
-                                  httplib::detail::encode_query_param(as_sent));
+    auto response =
+        client()->Get("/plus.mp4?expiry=" + std::to_string(expiry) +
+                      "&method=get&signature=" + httplib::detail::encode_query_param(as_sent));
     ASSERT_TRUE(response);
     EXPECT_EQ(response->status, 200) << response->body;
 }
@@ -603,15 +604,15 @@ TEST_F(DeliveryTest, SignatureWithUnencodedPlusVerifies) {
 TEST_F(DeliveryTest, SignedPutUploadsWithoutKey) {
     const std::string bytes = randomBytes(4000, 14);
     const int64_t later = nowMillis() / 1000 + 600;
-    auto response = client()->Put("/signed/up.mp4" + signedQuery("signed/up.mp4", later, "put",
-                                                                 api_key_),
-                                  bytes, "video/mp4");
+    auto response =
+        client()->Put("/signed/up.mp4" + signedQuery("signed/up.mp4", later, "put", api_key_),
+                      bytes, "video/mp4");
     ASSERT_TRUE(response);
     EXPECT_EQ(response->status, 201) << response->body;
 
-    auto get_signature = client()->Put(
-        "/signed/other.mp4" + signedQuery("signed/other.mp4", later, "get", api_key_), bytes,
-        "video/mp4");
+    auto get_signature =
+        client()->Put("/signed/other.mp4" + signedQuery("signed/other.mp4", later, "get", api_key_),
+                      bytes, "video/mp4");
     ASSERT_TRUE(get_signature);
     EXPECT_EQ(get_signature->status, 403);
 
@@ -620,7 +621,7 @@ TEST_F(DeliveryTest, SignedPutUploadsWithoutKey) {
     EXPECT_TRUE(download->body == bytes);
 }
 
-TEST_F(DeliveryTest, AnswersCorsPreflight) {
+TEST_F(DeliveryTest, RespondsToCorsPreflight) {
     auto response = client()->Options("/any/file.mp4");
     ASSERT_TRUE(response);
     EXPECT_EQ(response->status, 204);

@@ -1,4 +1,4 @@
-// Signed delivery URLs: a known HMAC-SHA256 answer computed outside bitmill
+// Signed delivery URLs: a known HMAC-SHA256 result computed outside bitmill
 // (Python's hmac module) and the encodings verification accepts.
 #include <gtest/gtest.h>
 
@@ -16,7 +16,7 @@ constexpr int64_t kExpiry = 1700000000;
 constexpr const char* kGetSignature = "w5gcVSVfuxUFttE2cvcbRg_6rHHrMxWOL9-aO_G72FQ";
 constexpr const char* kPutSignature = "l9hS8CXUVJ6D-bQg6k3y1izWIuTQ8MvvH4EP6tqwfs0";
 
-TEST(SigningTest, MatchesKnownAnswer) {
+TEST(SigningTest, MatchesKnownResult) {
     EXPECT_EQ(signDeliveryPath(kKey, kPath, kExpiry, "get"), kGetSignature);
     EXPECT_EQ(signDeliveryPath(kKey, kPath, kExpiry, "put"), kPutSignature);
 }
@@ -58,8 +58,7 @@ TEST(SigningTest, RejectsMalformedSignatures) {
     flipped[0] = flipped[0] == 'A' ? 'B' : 'A';
     for (const std::string& signature :
          {std::string(), truncated, flipped, std::string("not base64!"), std::string("====")}) {
-        EXPECT_FALSE(verifyDeliverySignature(kKey, kPath, kExpiry, "get", signature))
-            << signature;
+        EXPECT_FALSE(verifyDeliverySignature(kKey, kPath, kExpiry, "get", signature)) << signature;
     }
 }
 

@@ -98,8 +98,7 @@ TEST(DeliveryPathTest, RejectsBadFilenames) {
               "\"folder\"");
     EXPECT_EQ(validateFilename("..").error().message(),
               "invalid filename \"..\": must not contain \".\" or \"..\" segments");
-    EXPECT_EQ(validateFilename(std::string(256, 'x')).error().message().substr(0, 8),
-              "invalid ");
+    EXPECT_EQ(validateFilename(std::string(256, 'x')).error().message().substr(0, 8), "invalid ");
     EXPECT_FALSE(validateFilename("tab\there.mp4").ok());
     EXPECT_FALSE(validateFilename("").ok());
 }

@@ -708,6 +708,18 @@ TEST_F(VideoTranscodeTest, TinyAv1UsesFallbackEncoder) {
     EXPECT_EQ(video->value("height", 0), 30);
 }
 
+TEST_F(VideoTranscodeTest, Av1EncoderClosedAfterFailure) {
+    // SVT-AV1 1.4 hangs when closed before its first frame unless the
+    // transcoder feeds and drains it: the call must return, not block.
+    VideoOptions options;
+    options.codec = "av1";
+    std::string output = (temp_.path() / "missing-folder" / "out.mp4").string();
+    Status status = transcode(makeClip("in.mp4"), output, options);
+    ASSERT_FALSE(status.ok());
+    EXPECT_NE(status.error().message().find("create output file"), std::string::npos);
+    EXPECT_FALSE(fs::exists(output));
+}
+
 TEST_F(VideoTranscodeTest, FillStretchesToBox) {
     VideoOptions options;
     options.geometry.width = pixels(100);
