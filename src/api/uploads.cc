@@ -1,4 +1,4 @@
-// Whole and chunked uploads; see uploads.h. A chunk is written with pwrite
+// Whole and chunked uploads (see uploads.h). A chunk is written with pwrite
 // into {data_dir}/uploads/{upload_id}.part while its upload's state is held
 // shared; publishing takes the state exclusively, so no chunk writes into
 // bytes that are being moved into the blob store.

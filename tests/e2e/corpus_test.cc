@@ -102,14 +102,16 @@ public:
         return decodeFrame(file, 0.5, width, height);
     }
 
-    // An upright 8-bit sRGB rendering of `file` made by vips thumbnail,
-    // which applies EXIF orientation and converts colour with a fallback
-    // profile, as a reference to compare bitmill's output with.
+    // An upright 8-bit sRGB rendering of `file` made by vips thumbnail
+    // (libvips 8.14 applies EXIF orientation and converts CMYK without a
+    // profile through its fallback profile), to compare bitmill's output
+    // with. Passing --export-profile srgb would be wrong here: it turns
+    // untagged 16-bit RGB into visibly different colours.
     std::filesystem::path vipsReference(const std::filesystem::path& file, int width) {
         std::filesystem::path reference =
             scratchDir() / ("reference-" + file.stem().string() + ".png");
         runChecked({"vips", "thumbnail", file.string(), reference.string(),
-                    std::to_string(width), "--export-profile", "srgb"});
+                    std::to_string(width)});
         return reference;
     }
 };
@@ -580,14 +582,23 @@ std::vector<CorpusCase> imageCases() {
          [](CorpusTest& test) {
              std::filesystem::path svg = corpusFile("i-svg-xxe-entity.svg");
              HttpResponse upload = test.session().upload(svg, "corpus/entity.svg");
+             // The entity points at /etc/hostname; its contents must not
+             // leak, not even through an error message.
+             std::string hostname = readFileBytes("/etc/hostname");
+             hostname = hostname.substr(0, hostname.find('\n'));
              if (upload.status != 201) {
                  EXPECT_GE(upload.status, 400) << upload.describe();
                  EXPECT_LT(upload.status, 500) << upload.describe();
-                 EXPECT_FALSE(containsText(upload.body, "localfile")) << upload.describe();
+                 if (hostname.size() >= 4) {
+                     EXPECT_FALSE(containsText(upload.body, hostname)) << upload.describe();
+                 }
                  return;
              }
              Json task = test.runOn(upload.json(), "image", {{"format", "png"}});
              EXPECT_TRUE(isTerminalStatus(task["status"]));
+             if (hostname.size() >= 4) {
+                 EXPECT_FALSE(containsText(task.dump(), hostname)) << task.dump();
+             }
              // NOTE: the rendered pixels are not checked for the host name;
              // only a crash, hang or leak through the error text would fail.
              EXPECT_TRUE(isHealthy(test.server()));

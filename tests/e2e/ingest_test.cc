@@ -136,7 +136,8 @@ TEST_F(IngestTest, VideoTaskFromUrl) {
     EXPECT_EQ(task["output"].value("width", 0), 160);
     EXPECT_TRUE(isPrefixedId(task["output"]["media_id"], "med_"));
     Json media = session.getJson("/media/" + task["output"]["media_id"].get<std::string>());
-    EXPECT_TRUE(media["urls"].contains("original")) << "the fetched input became the original";
+    EXPECT_TRUE(media["urls"].contains("original"))
+        << "the fetched input became the original: " << media.dump();
 }
 
 TEST_F(IngestTest, RedirectWithinAllowedHostIsFollowed) {
@@ -200,7 +201,7 @@ TEST_F(IngestTest, PostFilesWithUrlWaitsThenReady) {
     EXPECT_EQ(file.value("metadata", Json()), Json({{"source", "test"}}));
 
     std::string id = file["id"];
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (file["status"] == "waiting" || file["status"] == "processing") {
         ASSERT_LT(std::chrono::steady_clock::now(), deadline) << file.dump();
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -223,7 +224,7 @@ TEST_F(IngestTest, PostFilesWithBlockedUrlDoesNotFetch) {
     if (response.status == 201) {
         std::string id = response.json()["id"];
         Json file = response.json();
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
         while (file["status"] == "waiting" || file["status"] == "processing") {
             ASSERT_LT(std::chrono::steady_clock::now(), deadline) << file.dump();
             std::this_thread::sleep_for(std::chrono::milliseconds(200));

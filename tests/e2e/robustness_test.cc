@@ -124,6 +124,7 @@ TEST_F(RobustnessTest, CancelStopsRunningTask) {
     api().waitForStatus(id, "processing", seconds(60));
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     std::vector<pid_t> task_processes = startedBetween(idle, server().childProcesses());
+    EXPECT_FALSE(task_processes.empty()) << "no task process found in the server's group";
 
     HttpResponse response = api().api().post("/tasks/" + id + "/cancel", Json::object());
     ASSERT_EQ(response.status, 200) << response.describe();
@@ -206,6 +207,7 @@ TEST_F(RobustnessTest, HangingTaskHitsTimeLimit) {
     session.waitForStatus(id, "processing", seconds(30));
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     std::vector<pid_t> task_processes = startedBetween(idle, bitmill.childProcesses());
+    EXPECT_FALSE(task_processes.empty()) << "no task process found in the server's group";
     Json task = session.waitForTask(id, seconds(60));
     auto elapsed = std::chrono::steady_clock::now() - started;
 

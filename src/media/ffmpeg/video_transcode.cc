@@ -51,7 +51,7 @@ struct VideoPath {
     FramePtr before_start;
     // Filtered frame waiting for its successor, whose timestamp gives its
     // duration. The encoder time base is used from here on.
-    FramePtr held;
+    FramePtr pending_frame;
     // Frame durations by pts, handed to the packets the encoder makes of
     // them: FFmpeg 5.1's encoders leave packet durations at 0, and the MP4
     // muxer then drops the last frame's duration from the track.
@@ -63,7 +63,7 @@ struct VideoPath {
     int64_t presentation_end = 0;
     // While the encoder drains, the newest packet waits here so that the
     // last one can be given the duration that ends the track in time.
-    PacketPtr pending;
+    PacketPtr pending_packet;
     int64_t frames_encoded = 0;
     bool encoder_drained = false;  // the encoder returned its end of stream
     int64_t frames_decoded = 0;
@@ -591,19 +591,19 @@ Status VideoTranscoder::drainVideoGraph() {
 // Holds each filtered frame until the next one arrives, so that its
 // duration is known when it goes to the encoder.
 Status VideoTranscoder::queueVideoFrame(FramePtr frame) {
-    if (video_.held) {
-        int64_t duration = frame->pts - video_.held->pts;
+    if (video_.pending_frame) {
+        int64_t duration = frame->pts - video_.pending_frame->pts;
         if (duration <= 0) {
             return okStatus();
         }
         BM_RETURN_IF_ERROR(encodeHeldVideoFrame(duration));
     }
-    video_.held = std::move(frame);
+    video_.pending_frame = std::move(frame);
     return okStatus();
 }
 
 Status VideoTranscoder::encodeHeldVideoFrame(int64_t duration) {
-    AVFrame* frame = video_.held.get();
+    AVFrame* frame = video_.pending_frame.get();
     // A picture type from the decoder would force keyframes where the
     // source had them.
     frame->pict_type = AV_PICTURE_TYPE_NONE;
@@ -616,7 +616,7 @@ Status VideoTranscoder::encodeHeldVideoFrame(int64_t duration) {
     reportProgress(static_cast<double>(frame->pts + duration) * av_q2d(video_.encoder->time_base));
     Status status = encodeVideo(frame);
     ++video_.frames_encoded;
-    video_.held.reset();
+    video_.pending_frame.reset();
     return status;
 }
 
@@ -641,10 +641,10 @@ int64_t VideoTranscoder::lastVideoFrameDuration() const {
     } else {
         duration = av_rescale_q(1, av_inv_q(video_.encoder->framerate), encoder_base);
     }
-    if (trim_length_ && video_.held) {
+    if (trim_length_ && video_.pending_frame) {
         int64_t end = av_rescale_q(std::llround(*trim_length_ * AV_TIME_BASE), kMicrosecondBase,
                                    encoder_base);
-        duration = std::min(duration, end - video_.held->pts);
+        duration = std::min(duration, end - video_.pending_frame->pts);
     }
     return std::max<int64_t>(duration, 1);
 }
@@ -795,20 +795,20 @@ Status VideoTranscoder::writeVideoPackets(bool draining) {
             BM_RETURN_IF_ERROR(writePacket(packet_.get(), encoder, video_.output));
             continue;
         }
-        if (video_.pending) {
-            BM_RETURN_IF_ERROR(writePacket(video_.pending.get(), encoder, video_.output));
+        if (video_.pending_packet) {
+            BM_RETURN_IF_ERROR(writePacket(video_.pending_packet.get(), encoder, video_.output));
         } else {
-            video_.pending.reset(av_packet_alloc());
-            if (!video_.pending) {
+            video_.pending_packet.reset(av_packet_alloc());
+            if (!video_.pending_packet) {
                 return Error::resourceExhausted("allocate packet: out of memory");
             }
         }
-        av_packet_move_ref(video_.pending.get(), packet_.get());
+        av_packet_move_ref(video_.pending_packet.get(), packet_.get());
     }
-    if (!video_.pending || video_.pending->size == 0) {
+    if (!video_.pending_packet || video_.pending_packet->size == 0) {
         return okStatus();
     }
-    AVPacket* last = video_.pending.get();
+    AVPacket* last = video_.pending_packet.get();
     if (ffmpeg::isQuickTimeFamily(options_.format) && video_.first_dts != AV_NOPTS_VALUE) {
         // The MP4 muxer ends a track at the last packet's decoding time
         // plus its duration, counted from the first decoding time. With
@@ -862,6 +862,9 @@ Status VideoTranscoder::finish() {
         video_.last_pts = 0;
         BM_RETURN_IF_ERROR(filterVideoFrame(std::move(video_.before_start)));
     }
+    if (video_.decode_errors > 0) {
+        log::get("media")->warn("damaged video packets skipped count={}", video_.decode_errors);
+    }
     BM_RETURN_IF_ERROR(checkComplete());
     if (!video_.filters.graph) {
         return Error::unsupportedMedia(
@@ -873,7 +876,7 @@ Status VideoTranscoder::finish() {
 
     BM_RETURN_IF_ERROR(
         closeVideoGraph(video_.last_pts + std::max<int64_t>(video_.last_duration, 1)));
-    if (video_.held) {
+    if (video_.pending_frame) {
         BM_RETURN_IF_ERROR(encodeHeldVideoFrame(lastVideoFrameDuration()));
     }
     BM_RETURN_IF_ERROR(encodeVideo(nullptr));
