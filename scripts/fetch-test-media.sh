@@ -9,7 +9,7 @@
 # Idempotent: a package is downloaded only when one of its files is missing
 # from DEST. Packages larger than 200 MB are skipped. Exits 1 when a file
 # could not be provided (the tests that need it then skip). When apt-cache
-# knows none of the packages, run `apt-get update` first.
+# finds none of the packages, run `apt-get update` first.
 # DEST/SOURCES.tsv records the package, version, path and licence of each file.
 
 set -euo pipefail
@@ -132,7 +132,7 @@ for entry in "${files[@]}"; do
     [[ -s $dest/$target ]] || missing+=("$target")
 done
 if (( ${#missing[@]} > 0 )); then
-    printf 'fetch-test-media: missing afterwards: %s\n' "${missing[@]}" >&2
+    printf 'fetch-test-media: still missing: %s\n' "${missing[@]}" >&2
     exit 1
 fi
 echo "fetch-test-media: all ${#files[@]} files present in $dest" >&2

@@ -21,7 +21,7 @@ std::string formatRfc3339(int64_t unix_millis) {
     }
     struct tm utc {};
     gmtime_r(&seconds, &utc);
-    char buffer[40];
+    char buffer[64];
     std::snprintf(buffer, sizeof(buffer), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
                   utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
                   utc.tm_sec, millis);

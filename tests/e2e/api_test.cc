@@ -50,7 +50,7 @@ TEST_F(ApiTest, WrongKeyIs401WithMessage) {
     EXPECT_EQ(response.json(), Json({{"message", kAuthMessage}})) << response.describe();
 }
 
-TEST_F(ApiTest, CreatedTaskHasEveryRequiredFieldWithItsType) {
+TEST_F(ApiTest, CreatedTaskHasStrictFieldTypes) {
     std::string file_id = smallClipId();
     HttpResponse response =
         api().api().post("/tasks", {{"kind", "video"}, {"file_id", file_id}, {"width", 160}});
@@ -442,6 +442,24 @@ TEST_F(ApiTest, CliCreatedKeyAuthenticates) {
     EXPECT_EQ(findKey(listed.stdout_text), "") << "keys list must not print whole keys";
 }
 
+TEST_F(ApiTest, GeneratedKeyIsPrintedOnce) {
+    ServerOptions options;
+    options.pass_api_key = false;
+    ServerProcess& bitmill = startServer(options);
+    std::string key = findKey(readFileBytes(bitmill.logPath()));
+    ASSERT_FALSE(key.empty()) << "no bm_ key printed on first start:\n" << bitmill.logTail();
+    HttpClient client(bitmill.apiUrl(), key);
+    EXPECT_EQ(client.get("/tasks").status, 200);
+
+    bitmill.stop();
+    size_t first_log_size = readFileBytes(bitmill.logPath()).size();
+    bitmill.restart();
+    std::string second_start = readFileBytes(bitmill.logPath()).substr(first_log_size);
+    EXPECT_EQ(findKey(second_start), "") << "the key is printed only when it is created";
+    HttpClient after_restart(bitmill.apiUrl(), key);
+    EXPECT_EQ(after_restart.get("/tasks").status, 200) << "the generated key is stored";
+}
+
 TEST_F(ApiTest, OtherProjectSeesNothingOfDefault) {
     std::string file_id = smallClipId();
     Json task = api().createTask(cheapTaskBody());
@@ -537,7 +555,8 @@ TEST_F(ApiTest, MediaCreateGetPatchDelete) {
     EXPECT_EQ(media["title"], "Holiday");
     EXPECT_EQ(media["alt"], "a beach");
     EXPECT_EQ(media["metadata"], Json({{"trip", 7}}));
-    EXPECT_TRUE(media.contains("kind") && media["kind"].is_null()) << "no files yet";
+    ASSERT_TRUE(media.contains("kind")) << media.dump();
+    EXPECT_TRUE(media["kind"].is_null()) << "no files yet";
     EXPECT_EQ(media["files"], Json::array());
     EXPECT_EQ(media["urls"], Json::object());
     EXPECT_TRUE(isRfc3339Millis(media["created"]));

@@ -1,8 +1,9 @@
 // The hard-input corpus (make-corpus.sh output and the real files next to
-// it), one table row per input: each row uploads the file, or expects the
-// upload to be rejected, runs the tasks that broke other pipelines, and
-// checks the outcome the contract asks for (upright pictures, hvc1 tags,
-// 8-bit 4:2:0 SDR video, even sizes, or a failed task with a clear error).
+// it), one table row per input. Each row uploads the file (or expects the
+// upload to be rejected) and runs the tasks that broke other pipelines. It
+// then checks the outcome the contract requires: upright pictures, hvc1
+// tags, 8-bit 4:2:0 SDR video, even sizes, or a failed task with a clear
+// error.
 #include <functional>
 
 #include "e2e_test.h"
@@ -686,7 +687,7 @@ std::vector<CorpusCase> audioCases() {
              }
              ASSERT_EQ(created.status, 201) << created.describe();
              Json task = test.session().waitForTask(created.json()["id"]);
-             // A waveform or placeholder image, or a failure that says why.
+             // A waveform or placeholder image, or a failure that explains why.
              if (task["status"] == "failed") {
                  EXPECT_TRUE(containsAny(task.value("error", ""), {"video", "audio"}))
                      << task.dump();

@@ -1,7 +1,7 @@
-// URL inputs: ingest and transform tasks fetching from a small HTTP server
-// the test runs on 127.0.0.1, the address blocking that applies when no
-// allow-list is set (also after redirects), scheme checks, and POST /files
-// with a url (waiting, then ready).
+// URL inputs, fetched from a small HTTP server that the test runs on
+// 127.0.0.1: ingest and transform tasks, address blocking without an
+// allow-list (also after redirects), scheme checks, and POST /files with a
+// url (waiting, then ready).
 #include <atomic>
 #include <thread>
 

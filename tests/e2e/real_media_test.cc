@@ -3,6 +3,9 @@
 // clip, camera footage with non-square pixels, the same clip in many
 // containers, and speech WAVs. Each test skips when its files were not
 // fetched.
+#include <algorithm>
+#include <optional>
+
 #include "e2e_test.h"
 
 namespace bitmill::e2e {
@@ -137,7 +140,7 @@ TEST_F(RealMediaTest, SixChannelAacDefaultMp3IsPlayable) {
     ASSERT_TRUE(taskCompleted(task));
     ProbeResult probe = probeMedia(downloadOutput(task));
     ASSERT_NE(probe.stream("audio"), nullptr);
-    // MP3 holds at most two channels.
+    // MP3 carries at most two channels.
     EXPECT_LE(probe.stream("audio")->value("channels", 0), 2);
 }
 

@@ -277,8 +277,8 @@ TEST_F(RobustnessTest, DataSurvivesRestart) {
     EXPECT_EQ(session.getJson("/files/" + file["id"].get<std::string>())["id"], file["id"]);
     Json again = session.getTask(task["id"]);
     EXPECT_EQ(again["status"], "completed");
-    // The delivery URL is re-based on the new port by the server; fetch the
-    // file through its fresh record.
+    // The server builds delivery URLs from its new port, so the file is
+    // fetched through its current record.
     Json output = session.getJson("/files/" + task["output"]["id"].get<std::string>());
     EXPECT_EQ(fetchUrl(output["url"]).status, 200) << output.dump();
 }

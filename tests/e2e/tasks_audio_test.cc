@@ -1,5 +1,7 @@
 // Audio tasks: audio extracted from video, every output format, channel
 // count, sample rate, trimming, and audio-only inputs.
+#include <algorithm>
+
 #include "e2e_test.h"
 
 namespace bitmill::e2e {

@@ -2,6 +2,7 @@
 // and containers, web defaults (yuv420p, faststart, hvc1), resizing with
 // fit modes, trimming, frame rate, and how outputs join their media.
 #include <cmath>
+#include <thread>
 
 #include "e2e_test.h"
 

@@ -1,6 +1,7 @@
 // The bitmill API calls shared by the end-to-end tests.
 #include "api_session.h"
 
+#include <cctype>
 #include <stdexcept>
 #include <thread>
 

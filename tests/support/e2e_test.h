@@ -72,7 +72,7 @@ void expectFileShape(const Json& file);
 // The same for a Task: id, object, kind, status, progress, error, input,
 // options, output, created, updated.
 void expectTaskShape(const Json& task);
-// GET /healthz answers 200.
+// True when GET /healthz returns 200.
 bool isHealthy(const ServerProcess& server);
 // The "message" of an error body in bare or envelope form ("" when absent).
 std::string errorMessage(const HttpResponse& response);

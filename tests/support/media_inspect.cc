@@ -43,6 +43,7 @@ RgbImage parsePpm(const std::string& bytes, const std::string& source) {
         }
         return bytes.substr(start, position - start);
     };
+
     if (nextToken() != "P6") {
         throw std::runtime_error("decoded frame of " + source + " is not a binary PPM");
     }
@@ -50,6 +51,7 @@ RgbImage parsePpm(const std::string& bytes, const std::string& source) {
     image.width = std::stoi(nextToken());
     image.height = std::stoi(nextToken());
     int max_value = std::stoi(nextToken());
+
     ++position;  // the single whitespace byte before the raster
     size_t expected = static_cast<size_t>(image.width) * image.height * 3;
     if (max_value != 255 || bytes.size() < position + expected) {
@@ -225,10 +227,12 @@ ImageHeader readImageHeader(const std::filesystem::path& file) {
         }
         header.fields.emplace(line.substr(0, colon), line.substr(colon + 2));
     }
+
     auto field = [&](const std::string& name) {
         auto found = header.fields.find(name);
         return found == header.fields.end() ? std::string() : found->second;
     };
+
     header.width = std::stoi(field("width"));
     header.height = std::stoi(field("height"));
     header.bands = std::stoi(field("bands"));

@@ -33,7 +33,7 @@ struct CommandOptions {
 };
 
 // Runs `argv` (argv[0] is looked up in PATH) and waits for it. The child gets
-// its own process group; on timeout the whole group is killed with SIGKILL.
+// its own process group, so a timeout kills the whole group with SIGKILL.
 CommandResult runCommand(const std::vector<std::string>& argv, const CommandOptions& options = {});
 
 // Like runCommand, but throws std::runtime_error (with the command line and
