@@ -141,6 +141,10 @@ public:
     // attempts left go back to pending, the others fail with a message
     // naming the attempts. Returns how many were changed.
     virtual Result<int> reclaimExpiredLeases(int64_t now_ms) = 0;
+    // Does the same for every processing task, expired or not. Only for a
+    // process that knows no other process uses the database (the embedded
+    // server holding its data directory lock) after a restart.
+    virtual Result<int> reclaimAllLeases(int64_t now_ms) = 0;
     // Returns the number of pending tasks that are due.
     virtual Result<int64_t> countDueTasks(int64_t now_ms) = 0;
 

@@ -1,7 +1,11 @@
 #include "server/serve.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -10,6 +14,7 @@
 
 #include "api/api.h"
 #include "cli/keys.h"
+#include "core/clock.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/secret_file.h"
@@ -160,6 +165,42 @@ Status installKeys(db::Store& store, const domain::Project& project, const Confi
     return okStatus();
 }
 
+// A lock on the data directory, held for the life of the process.
+class DataDirectoryLock {
+public:
+    explicit DataDirectoryLock(int fd) : fd_(fd) {}
+    DataDirectoryLock(DataDirectoryLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    DataDirectoryLock& operator=(DataDirectoryLock&&) = delete;
+    ~DataDirectoryLock() {
+        if (fd_ >= 0) {
+            close(fd_);
+        }
+    }
+
+private:
+    int fd_;
+};
+
+Result<DataDirectoryLock> lockDataDirectory(const std::string& data_dir) {
+    std::string path = (fs::path(data_dir) / "bitmill.lock").string();
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return Error::unavailable("open " + path + ": " + strerror(errno));
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return Error(ErrorCode::Conflict,
+                     "another bitmill process is using the data directory '" + data_dir +
+                         "'; stop it or choose another --data-dir");
+    }
+    return DataDirectoryLock(fd);
+}
+
+bool isEmbeddedDatabase(const std::string& database_url) {
+    return database_url.empty() || database_url.rfind("sqlite:", 0) == 0 ||
+           database_url.find("://") == std::string::npos;
+}
+
 int fail(const Error& error) {
     log::get("server")->error("start failed: {}", error.toLogString());
     std::cerr << "bitmill serve: " << error.message() << "\n";
@@ -207,6 +248,14 @@ int runServe(Config config) {
     if (auto allow_list = net::AllowList::create(config.url_allow_list); !allow_list.ok()) {
         return fail(allow_list.error());
     }
+    auto data_lock = lockDataDirectory(config.data_dir);
+    if (!data_lock.ok()) {
+        return fail(data_lock.error());
+    }
+    // Work folders left by a process that was killed hold partial outputs of
+    // tasks that are retried below; the lock proves no task runs in them.
+    fs::remove_all(fs::path(config.data_dir) / "work", fs_error);
+    fs::create_directories(fs::path(config.data_dir) / "work", fs_error);
     auto secret = loadOrCreateServerSecret(config.data_dir);
     if (!secret.ok()) {
         return fail(secret.error());
@@ -221,6 +270,18 @@ int runServe(Config config) {
     }
     if (auto keys = installKeys(**store, *project, config, *secret); !keys.ok()) {
         return fail(keys.error());
+    }
+    if (isEmbeddedDatabase(config.database_url)) {
+        // Only this process uses an embedded database (the lock above), so a
+        // task still marked processing belonged to a process that died: run
+        // it again now instead of waiting for its lease to expire.
+        auto reclaimed = (*store)->reclaimAllLeases(nowMillis());
+        if (!reclaimed.ok()) {
+            return fail(reclaimed.error());
+        }
+        if (*reclaimed > 0) {
+            logger->warn("requeued tasks of a previous run count={}", *reclaimed);
+        }
     }
     auto blobs = storage::openBlobStore(config.storage_url, config.data_dir);
     if (!blobs.ok()) {

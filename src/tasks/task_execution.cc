@@ -49,6 +49,9 @@ private:
     domain::FileRecord makeFile(const ProducedFile& produced, const std::string& media_id,
                                 bool original, const Json& options);
     void fail(const Error& error);
+    // Marks the file row that POST /files created as failed once its ingest
+    // task has failed for good.
+    void markWaitingFileFailed();
 
     const WorkerContext& context_;
     domain::TaskRecord task_;
@@ -373,6 +376,30 @@ void Execution::fail(const Error& error) {
     if (!status.ok()) {
         logger_->warn("record task failure failed task_id={}: {}", task_.id,
                       status.error().toLogString());
+        return;
+    }
+    markWaitingFileFailed();
+}
+
+void Execution::markWaitingFileFailed() {
+    auto fill = task_.options.find("file_id_to_fill");
+    if (task_.kind != "ingest" || fill == task_.options.end() || !fill->is_string()) {
+        return;
+    }
+    // A retry keeps the task pending; only a final failure ends the file.
+    auto task = context_.store->getTask(task_.project_id, task_.id);
+    if (!task.ok() || task->status != domain::TaskStatus::Failed) {
+        return;
+    }
+    auto file = context_.store->getFile(task_.project_id, fill->get<std::string>());
+    if (!file.ok() || file->status != "waiting") {
+        return;
+    }
+    file->status = "failed";
+    file->updated_ms = nowMillis();
+    if (auto updated = context_.store->updateFile(*file); !updated.ok()) {
+        logger_->warn("mark file failed failed file_id={} task_id={}: {}", file->id, task_.id,
+                      updated.error().toLogString());
     }
 }
 

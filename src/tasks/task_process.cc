@@ -163,9 +163,12 @@ Result<ProducedFile> fetchInput(const JobSpec& job) {
 
 Status runVideo(const JobSpec& job, const ProducedFile& input, ProgressReporter& progress,
                 JobResult& result) {
-    if (input.props.kind != "video") {
+    // FFmpeg decodes animated GIF, so a GIF becomes a video like any clip.
+    bool animated_gif = input.props.kind == "image" && input.props.container == "gif" &&
+                        input.props.animated.value_or(false);
+    if (input.props.kind != "video" && !animated_gif) {
         return Error::invalidArgument("input is " + input.props.kind +
-                                      ", but a video task needs a video input");
+                                      ", but a video task needs a video or an animated GIF");
     }
     media::VideoOptions options = videoOptions(job.options);
     std::string output = (fs::path(job.work_dir) / ("output." + videoExtension(options.format)))

@@ -283,5 +283,16 @@ TEST_F(RobustnessTest, DataSurvivesRestart) {
     EXPECT_EQ(fetchUrl(output["url"]).status, 200) << output.dump();
 }
 
+TEST_F(RobustnessTest, SecondServerOnSameDataDirIsRejected) {
+    CommandResult second = ServerProcess::runCli(
+        {"serve", "--data-dir", server().dataDir().string(), "--listen", "127.0.0.1:0",
+         "--delivery-listen", "127.0.0.1:0"});
+    EXPECT_EQ(second.exit_code, 1) << second.describe();
+    EXPECT_NE(second.stderr_text.find("another bitmill process is using the data directory"),
+              std::string::npos)
+        << second.describe();
+    EXPECT_TRUE(server().running());
+}
+
 }  // namespace
 }  // namespace bitmill::e2e

@@ -119,6 +119,7 @@ public:
     Status retryTask(const std::string& task_id, const std::string& worker_id,
                      const std::string& error, int64_t run_after_ms, int64_t now_ms) override;
     Result<int> reclaimExpiredLeases(int64_t now_ms) override;
+    Result<int> reclaimAllLeases(int64_t now_ms) override;
     Result<int64_t> countDueTasks(int64_t now_ms) override;
 
     Result<domain::UploadRecord> getOrCreateUpload(const domain::UploadRecord& upload) override;
@@ -131,6 +132,7 @@ public:
     Status insertIdempotency(const domain::IdempotencyRecord& record) override;
 
 private:
+    Result<int> reclaimLeasesBefore(int64_t cutoff_ms, int64_t now_ms);
     SqliteStore(std::unique_ptr<Connection> writer,
                 std::vector<std::unique_ptr<Connection>> readers)
         : writer_(std::move(writer)), readers_(std::move(readers)) {}

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "db/sqlite/row_mapping.h"
 #include "db/sqlite/sqlite_store_impl.h"
@@ -365,6 +366,15 @@ Status SqliteStore::retryTask(const std::string& task_id, const std::string& wor
 }
 
 Result<int> SqliteStore::reclaimExpiredLeases(int64_t now_ms) {
+    return reclaimLeasesBefore(now_ms, now_ms);
+}
+
+Result<int> SqliteStore::reclaimAllLeases(int64_t now_ms) {
+    return reclaimLeasesBefore(std::numeric_limits<int64_t>::max(), now_ms);
+}
+
+// Requeues or fails processing tasks whose lease expires before `cutoff_ms`.
+Result<int> SqliteStore::reclaimLeasesBefore(int64_t cutoff_ms, int64_t now_ms) {
     constexpr std::string_view kAction = "reclaim expired task leases";
     ConnectionLease connection = writer();
     BM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::beginWrite(*connection));
@@ -377,9 +387,9 @@ Result<int> SqliteStore::reclaimExpiredLeases(int64_t now_ms) {
                                 "responding: lease expired on the last attempt (' || attempts || "
                                 "' of ' || max_attempts || ')', lease_expires_ms = NULL, "
                                 "finished_ms = ?1, updated_ms = ?1 WHERE status = 'processing' "
-                                "AND lease_expires_ms < ?1 AND attempts >= max_attempts",
+                                "AND lease_expires_ms < ?2 AND attempts >= max_attempts",
                                 kAction));
-        fail.bind(now_ms);
+        fail.bind(now_ms).bind(cutoff_ms);
         BM_ASSIGN_OR_RETURN(failed, fail.run());
     }
     {
@@ -389,9 +399,9 @@ Result<int> SqliteStore::reclaimExpiredLeases(int64_t now_ms) {
                                 "responding: lease expired on attempt ' || attempts || ' of ' || "
                                 "max_attempts, progress = 0, lease_owner = NULL, lease_expires_ms "
                                 "= NULL, run_after_ms = ?1, updated_ms = ?1 WHERE status = "
-                                "'processing' AND lease_expires_ms < ?1",
+                                "'processing' AND lease_expires_ms < ?2",
                                 kAction));
-        requeue.bind(now_ms);
+        requeue.bind(now_ms).bind(cutoff_ms);
         BM_ASSIGN_OR_RETURN(requeued, requeue.run());
     }
     BM_RETURN_IF_ERROR(transaction.commit());
