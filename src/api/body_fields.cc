@@ -19,6 +19,17 @@ std::string shownValue(const Json& value) {
     return text;
 }
 
+// Drops the "[json.exception.parse_error.101] " prefix of nlohmann messages.
+std::string parserMessage(const std::string& what) {
+    if (!what.empty() && what.front() == '[') {
+        auto end = what.find("] ");
+        if (end != std::string::npos) {
+            return what.substr(end + 2);
+        }
+    }
+    return what;
+}
+
 std::string joined(const std::vector<std::string_view>& names) {
     std::string text;
     for (auto name : names) {
@@ -31,6 +42,50 @@ std::string joined(const std::vector<std::string_view>& names) {
 }
 
 }  // namespace
+
+Status checkJsonDepth(std::string_view text, int max_depth) {
+    int depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (c == '\\') {
+                ++i;  // the escaped character cannot end the string
+            } else if (c == '"') {
+                in_string = false;
+            }
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth) {
+                return Error::invalidArgument(
+                    fmt::format("request body nests deeper than {} levels", max_depth));
+            }
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return okStatus();
+}
+
+Result<Json> parseJsonBody(std::string_view text) {
+    BM_RETURN_IF_ERROR(checkJsonDepth(text));
+    try {
+        return Json::parse(text);
+    } catch (const Json::parse_error& e) {
+        return Error::invalidArgument("request body is not valid JSON: " + parserMessage(e.what()));
+    } catch (const Json::out_of_range& e) {
+        // Thrown for a number beyond the range of a double, e.g. 1e400.
+        return Error::invalidArgument(
+            fmt::format("request body has a number out of range: {}; numbers must fit a 64-bit "
+                        "floating-point value",
+                        parserMessage(e.what())));
+    } catch (const Json::exception& e) {
+        return Error::invalidArgument("request body cannot be parsed: " + parserMessage(e.what()));
+    }
+}
 
 Status checkKnownFields(const Json& body, const std::vector<std::string_view>& accepted) {
     for (const auto& [name, value] : body.items()) {

@@ -1,6 +1,6 @@
-// Checks of JSON request bodies that produce the API's validation messages:
-// unknown fields and wrong types are a 400 naming the field, the value and
-// what is accepted.
+// Parsing and checks of JSON request bodies that produce the API's
+// validation messages: unknown fields and wrong types are a 400 naming the
+// field, the value and what is accepted.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +13,22 @@
 #include "core/json.h"
 
 namespace bitmill::api {
+
+// Maximum nesting depth of arrays and objects in a request body. The JSON
+// parser recurses once per level, so an unbounded depth would let one
+// request overflow the thread's stack.
+inline constexpr int kMaxBodyDepth = 64;
+
+// Rejects `text` when its arrays and objects nest deeper than `max_depth`
+// levels: `request body nests deeper than 64 levels`. The check is a linear
+// scan that skips string contents and does not recurse. It checks no other
+// syntax.
+Status checkJsonDepth(std::string_view text, int max_depth = kMaxBodyDepth);
+
+// Parses a JSON request body after checkJsonDepth. Returns InvalidArgument
+// naming the problem for every parser error (syntax, invalid UTF-8, a
+// number beyond the range of a double) instead of throwing it.
+Result<Json> parseJsonBody(std::string_view text);
 
 // Rejects the first field of `body` that is not in `accepted`:
 // `unknown field "x"; accepted fields: a, b`.

@@ -5,6 +5,7 @@
 #include "api/delivery.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -13,6 +14,7 @@
 
 #include "api/http_util.h"
 #include "api/signing.h"
+#include "api/upload_staging.h"
 #include "api/uploads.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -30,6 +32,13 @@ constexpr const char* kCorsAllowedHeaders =
     "If-Range";
 constexpr const char* kCorsExposedHeaders =
     "Content-Length, Content-Range, ETag, Last-Modified, Range, X-Request-Id";
+
+// Methods served on a delivery path, and on "/" where no file can be.
+constexpr const char* kFileMethods = "GET, HEAD, PUT, OPTIONS";
+constexpr const char* kRootMethods = "GET, HEAD, OPTIONS";
+// Methods that reach a route of the delivery listener (others get 405 there).
+constexpr std::array<std::string_view, 7> kRoutedMethods = {"GET",   "HEAD",   "PUT",    "POST",
+                                                            "PATCH", "DELETE", "OPTIONS"};
 
 // Start of the request the current httplib worker thread is serving, for
 // the access log; httplib runs routing and logging on one thread.
@@ -149,7 +158,17 @@ bool ifRangeAllowsRange(const httplib::Request& request, const std::string& etag
     return date && updated_ms / 1000 <= *date / 1000;
 }
 
-// Requires a valid get signature when the file's delivery is private.
+// Writes `error` as writeError does, with an HTTP status that no ErrorCode
+// maps to (405, 416) or that httplib chose.
+void writeErrorWithStatus(httplib::Response& response, const RequestScope& scope, int status,
+                          const Error& error) {
+    writeError(response, scope, error);
+    response.status = status;
+}
+
+// Requires a valid get signature when the file's delivery is private, and
+// checks the signature of a signed request in public mode too, so that an
+// expired or wrong signed URL fails the same way wherever it is used.
 Status checkDeliveryAccess(ApiContext& context, const httplib::Request& request,
                            const domain::FileRecord& file, const std::string& path,
                            httplib::Response& response) {
@@ -158,11 +177,14 @@ Status checkDeliveryAccess(ApiContext& context, const httplib::Request& request,
         BM_ASSIGN_OR_RETURN(domain::Project project, context.store->getProject(file.project_id));
         is_private = project.delivery_private;
     }
-    if (!is_private) {
-        return okStatus();
+    const bool is_signed = request.has_param("signature") || request.has_param("expiry");
+    if (is_private) {
+        response.set_header("Cache-Control", "private");
     }
-    response.set_header("Cache-Control", "private");
-    if (!request.has_param("signature")) {
+    if (!is_signed) {
+        if (!is_private) {
+            return okStatus();
+        }
         return Error(ErrorCode::PermissionDenied,
                      "missing signature: this file is private; request a signed URL from POST "
                      "/signatures");
@@ -204,8 +226,8 @@ void setStreamingBody(httplib::Response& response, std::unique_ptr<storage::Blob
         });
 }
 
-Status serveFile(ApiContext& context, const httplib::Request& request,
-                 httplib::Response& response) {
+Status serveFile(ApiContext& context, const httplib::Request& request, httplib::Response& response,
+                 const RequestScope& scope) {
     const std::string path = request.path.substr(1);
     auto found = context.store->findFileByDeliveryPath(path);
     if (!found.ok()) {
@@ -242,10 +264,14 @@ Status serveFile(ApiContext& context, const httplib::Request& request,
     ByteRange range{0, size - 1};
     response.status = 200;
     if (request.has_header("Range") && ifRangeAllowsRange(request, etag, file.updated_ms)) {
-        RangeDecision decision = decideRange(request.get_header_value("Range"), size);
+        const std::string range_header = request.get_header_value("Range");
+        RangeDecision decision = decideRange(range_header, size);
         if (decision.outcome == RangeOutcome::Unsatisfiable) {
-            response.status = 416;
             response.set_header("Content-Range", "bytes */" + std::to_string(size));
+            writeErrorWithStatus(response, scope, 416,
+                                 Error::invalidArgument("range '" + range_header +
+                                                        "' is not satisfiable: the file has " +
+                                                        std::to_string(size) + " bytes"));
             return okStatus();
         }
         if (decision.outcome == RangeOutcome::Partial) {
@@ -268,7 +294,7 @@ Status serveFile(ApiContext& context, const httplib::Request& request,
 
 void handleGet(ApiContext& context, const httplib::Request& request, httplib::Response& response) {
     RequestScope scope = beginRequest(request, response, context);
-    Status served = serveFile(context, request, response);
+    Status served = serveFile(context, request, response, scope);
     if (!served.ok()) {
         if (httpStatusFor(served.error()) >= 500) {
             log::get("api")->error("delivery failed: {} request_id={}",
@@ -278,9 +304,37 @@ void handleGet(ApiContext& context, const httplib::Request& request, httplib::Re
     }
 }
 
+// Writes 405 for a method that the delivery listener does not serve on the
+// request's path, with the allowed methods in an Allow header.
+void writeMethodNotAllowed(ApiContext& context, const httplib::Request& request,
+                           httplib::Response& response) {
+    RequestScope scope = beginRequest(request, response, context);
+    std::string message;
+    if (request.path == "/") {
+        response.set_header("Allow", kRootMethods);
+        message = request.method + " / is not allowed: upload to /{folder}/{filename} or " +
+                  "/{filename}; allowed methods on /: " + kRootMethods;
+    } else {
+        response.set_header("Allow", kFileMethods);
+        message = request.method +
+                  " is not allowed on a delivery path; allowed methods: " + kFileMethods +
+                  ". Files are changed and deleted through the API (/files)";
+    }
+    writeErrorWithStatus(response, scope, 405, Error::invalidArgument(message));
+}
+
+// Writes 405 after discarding the body, so that the client reads the
+// response instead of a reset connection.
+void answerMethodNotAllowed(ApiContext& context, const httplib::Request& request,
+                            httplib::Response& response,
+                            const httplib::ContentReader& content_reader) {
+    discardBody(request, content_reader);
+    writeMethodNotAllowed(context, request, response);
+}
+
 void answerPreflight(const httplib::Request&, httplib::Response& response) {
     response.status = 204;
-    response.set_header("Access-Control-Allow-Methods", "GET, HEAD, PUT, OPTIONS");
+    response.set_header("Access-Control-Allow-Methods", kFileMethods);
     response.set_header("Access-Control-Allow-Headers", kCorsAllowedHeaders);
     response.set_header("Access-Control-Max-Age", "86400");
 }
@@ -291,9 +345,68 @@ httplib::Server::HandlerResponse beginDeliveryRequest(const httplib::Request& re
     // Switches off httplib's range handling (see the top of this file).
     // The Request object itself is not const, only httplib's view of it.
     const_cast<httplib::Request&>(request).ranges.clear();
-    response.set_header("Access-Control-Allow-Origin", "*");
-    response.set_header("Access-Control-Expose-Headers", kCorsExposedHeaders);
+    // httplib's set_header adds a header even when one of that name exists.
+    if (!response.has_header("Access-Control-Allow-Origin")) {
+        response.set_header("Access-Control-Allow-Origin", "*");
+        response.set_header("Access-Control-Expose-Headers", kCorsExposedHeaders);
+    }
     return httplib::Server::HandlerResponse::Unhandled;
+}
+
+// Returns the message of an error response that httplib produced itself.
+Error httplibError(const httplib::Request& request, int status) {
+    switch (status) {
+        case 404:
+            return Error::notFound("no file at \"" + request.path + "\"");
+        case 414:
+            return Error::invalidArgument("request URI is too long");
+        case 416:
+            return Error::invalidArgument("invalid Range header '" +
+                                          request.get_header_value("Range") + "'");
+        default:
+            return Error::invalidArgument("invalid HTTP request (status " + std::to_string(status) +
+                                          ")");
+    }
+}
+
+// Fills the body of error responses that httplib produced itself: no
+// matching route, or a request it rejected before routing.
+//
+// cpp-httplib 0.11.4 responds with 416 to a Range header it cannot parse
+// ("bytes=abc", "bytes=100-50", "items=0-9") before the pre-routing handler
+// runs. RFC 9110 section 14.2 lets a server ignore an invalid Range, and
+// requires it to ignore an unknown range unit. So such a GET or HEAD is
+// served here instead, whole, as if it had been routed.
+httplib::Server::HandlerResponse completeHttplibError(ApiContext& context,
+                                                      const httplib::Request& request,
+                                                      httplib::Response& response) {
+    if (!response.body.empty() || response.content_provider_) {
+        return httplib::Server::HandlerResponse::Unhandled;  // written by a route
+    }
+    beginDeliveryRequest(request, response);
+    const bool range_rejected = response.status == 416 && request.has_header("Range");
+    if (range_rejected && (request.method == "GET" || request.method == "HEAD")) {
+        response.status = 200;
+        handleGet(context, request, response);
+        return httplib::Server::HandlerResponse::Handled;
+    }
+    if (range_rejected && request.method == "OPTIONS") {
+        answerPreflight(request, response);
+        return httplib::Server::HandlerResponse::Handled;
+    }
+    // httplib responds with 400 to methods it has no handler list for
+    // (TRACE, CONNECT). Their request line was valid, so the method is the
+    // problem.
+    const bool unknown_method = response.status == 400 && !request.method.empty() &&
+                                std::find(kRoutedMethods.begin(), kRoutedMethods.end(),
+                                          request.method) == kRoutedMethods.end();
+    if (unknown_method) {
+        writeMethodNotAllowed(context, request, response);
+        return httplib::Server::HandlerResponse::Handled;
+    }
+    RequestScope scope = beginRequest(request, response, context);
+    writeErrorWithStatus(response, scope, response.status, httplibError(request, response.status));
+    return httplib::Server::HandlerResponse::Handled;
 }
 
 void logAccess(const httplib::Request& request, const httplib::Response& response) {
@@ -339,6 +452,10 @@ void registerDeliveryRoutes(httplib::Server& server, std::shared_ptr<ApiContext>
                                            std::exception_ptr exception) {
         handleException(context, request, response, exception);
     });
+    server.set_error_handler(httplib::Server::HandlerWithResponse(
+        [context](const httplib::Request& request, httplib::Response& response) {
+            return completeHttplibError(*context, request, response);
+        }));
     server.Get(R"(/(.+))", [context](const httplib::Request& request, httplib::Response& response) {
         handleGet(*context, request, response);
     });
@@ -347,6 +464,17 @@ void registerDeliveryRoutes(httplib::Server& server, std::shared_ptr<ApiContext>
         uploads->handle(request, response, content_reader);
     });
     server.Options(R"(/(.*))", answerPreflight);
+
+    // Every other method, and PUT on "/", gets 405. The handlers take a
+    // content reader so that httplib does not read the body into memory.
+    auto not_allowed = [context](const httplib::Request& request, httplib::Response& response,
+                                 const httplib::ContentReader& content_reader) {
+        answerMethodNotAllowed(*context, request, response, content_reader);
+    };
+    server.Put("/", not_allowed);
+    server.Post(R"(/(.*))", not_allowed);
+    server.Patch(R"(/(.*))", not_allowed);
+    server.Delete(R"(/(.*))", not_allowed);
 }
 
 }  // namespace bitmill::api

@@ -3,8 +3,11 @@
 
 #include <chrono>
 #include <exception>
+#include <mutex>
+#include <unordered_map>
 #include <utility>
 
+#include "api/body_fields.h"
 #include "api/pagination.h"
 #include "core/clock.h"
 #include "core/crypto.h"
@@ -12,6 +15,61 @@
 #include "fmt/format.h"
 
 namespace bitmill::api {
+
+// Mutexes by (project, Idempotency-Key), created on first use and removed
+// when no request holds or waits for them, so the map only contains keys in
+// use.
+class IdempotencyLocks {
+    struct Entry;
+
+  public:
+    // Holds the mutex of one key from construction to destruction.
+    class Guard {
+      public:
+        Guard(IdempotencyLocks& locks, std::string key) : locks_(locks), key_(std::move(key)) {
+            entry_ = locks_.acquire(key_);
+            entry_->mutex.lock();
+        }
+        ~Guard() {
+            entry_->mutex.unlock();
+            locks_.release(key_);
+        }
+        Guard(const Guard&) = delete;
+        Guard& operator=(const Guard&) = delete;
+
+      private:
+        IdempotencyLocks& locks_;
+        std::string key_;
+        Entry* entry_ = nullptr;
+    };
+
+  private:
+    struct Entry {
+        std::mutex mutex;
+        int users = 0;  // requests holding or waiting for `mutex`
+    };
+
+    Entry* acquire(const std::string& key) {
+        std::lock_guard lock(mutex_);
+        auto& entry = entries_[key];
+        if (!entry) {
+            entry = std::make_unique<Entry>();
+        }
+        ++entry->users;
+        return entry.get();
+    }
+
+    void release(const std::string& key) {
+        std::lock_guard lock(mutex_);
+        auto it = entries_.find(key);
+        if (it != entries_.end() && --it->second->users == 0) {
+            entries_.erase(it);
+        }
+    }
+
+    std::mutex mutex_;
+    std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
+};
 
 namespace {
 
@@ -73,32 +131,55 @@ Result<domain::ApiKey> authenticate(const std::string& token, db::Store& store) 
     return std::move(key).value();
 }
 
-// Drops the "[json.exception.parse_error.101] " prefix of nlohmann messages.
-std::string parserMessage(const std::string& what) {
-    if (!what.empty() && what.front() == '[') {
-        auto end = what.find("] ");
-        if (end != std::string::npos) {
-            return what.substr(end + 2);
-        }
+// Reads the body of a POST, PATCH or PUT through httplib's content reader.
+// A request with neither Content-Length nor Transfer-Encoding has no body
+// (RFC 9112, section 6.3). httplib 0.11.4 reads such a body until the
+// connection closes or its read timeout passes and then answers 400, so
+// `curl -X POST` without data failed. Skipping the read accepts it.
+Result<std::string> readBody(const httplib::Request& request, httplib::Response& response,
+                             const httplib::ContentReader& reader, const Config& config) {
+    if (!request.has_header("Content-Length") && !request.has_header("Transfer-Encoding")) {
+        return std::string();
     }
-    return what;
-}
-
-Result<Json> parseBody(const httplib::Request& request, const Config& config) {
-    if (static_cast<int64_t>(request.body.size()) > config.limits.max_request_body_bytes) {
+    if (request.is_multipart_form_data()) {
+        return Error::invalidArgument(
+            "request body must be a JSON object (Content-Type: application/json), not "
+            "multipart/form-data");
+    }
+    const auto max_bytes = static_cast<size_t>(config.limits.max_request_body_bytes);
+    std::string body;
+    bool over_limit = false;
+    const bool complete = reader([&body, &over_limit, max_bytes](const char* data, size_t size) {
+        if (body.size() + size > max_bytes) {
+            over_limit = true;
+            return false;
+        }
+        body.append(data, size);
+        return true;
+    });
+    if (complete) {
+        return body;
+    }
+    // httplib sets 413 itself when Content-Length is over its payload limit.
+    if (over_limit || response.status == 413) {
         return Error::resourceExhausted(
             fmt::format("request body is larger than the limit of {} bytes",
                         config.limits.max_request_body_bytes));
     }
-    if (request.body.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return Error::invalidArgument(
+        "read request body: the connection closed or timed out before the body was complete");
+}
+
+Result<Json> parseBody(const std::string& raw_body, const Config& config) {
+    if (static_cast<int64_t>(raw_body.size()) > config.limits.max_request_body_bytes) {
+        return Error::resourceExhausted(
+            fmt::format("request body is larger than the limit of {} bytes",
+                        config.limits.max_request_body_bytes));
+    }
+    if (raw_body.find_first_not_of(" \t\r\n") == std::string::npos) {
         return Json::object();
     }
-    Json body;
-    try {
-        body = Json::parse(request.body);
-    } catch (const Json::parse_error& e) {
-        return Error::invalidArgument("request body is not valid JSON: " + parserMessage(e.what()));
-    }
+    BM_ASSIGN_OR_RETURN(Json body, parseJsonBody(raw_body));
     if (!body.is_object()) {
         return Error::invalidArgument(
             fmt::format("request body must be a JSON object, not {}", body.type_name()));
@@ -106,15 +187,31 @@ Result<Json> parseBody(const httplib::Request& request, const Config& config) {
     return body;
 }
 
-std::string requestHash(const httplib::Request& request) {
-    return crypto::sha256Hex(request.method + "\n" + request.path + "\n" + request.body);
+std::string requestHash(const httplib::Request& request, const std::string& raw_body) {
+    return crypto::sha256Hex(request.method + "\n" + request.path + "\n" + raw_body);
+}
+
+// Returns the path of the object a response carries: its collection and
+// its id, so that the envelope's self link of a create or a cancel names
+// the object rather than the request path. Objects without an id keep the
+// request path.
+std::string objectPath(const ApiResponse& reply, const httplib::Request& request) {
+    if (reply.parent_path.empty() || !reply.body.is_object()) {
+        return request.path;
+    }
+    auto id = reply.body.find("id");
+    if (id == reply.body.end() || !id->is_string()) {
+        return request.path;
+    }
+    return reply.parent_path + "/" + id->get<std::string>();
 }
 
 void writeResponse(httplib::Response& response, const RequestScope& scope,
                    const httplib::Request& request, const ApiResponse& reply) {
     switch (reply.shape) {
         case ApiResponse::Shape::Object:
-            writeObject(response, scope, reply.status, reply.body, request.path, reply.parent_path);
+            writeObject(response, scope, reply.status, reply.body, objectPath(reply, request),
+                        reply.parent_path);
             return;
         case ApiResponse::Shape::List:
             writeList(response, scope, reply.body, reply.page, request.path,
@@ -133,15 +230,11 @@ void writeResponse(httplib::Response& response, const RequestScope& scope,
 // Returns the stored response of an earlier POST with the same
 // Idempotency-Key, Conflict when that POST had another body, or nullopt.
 Result<std::optional<domain::IdempotencyRecord>> findEarlierResponse(
-    const httplib::Request& request, const std::string& project_id, const std::string& key,
+    const std::string& request_hash, const std::string& project_id, const std::string& key,
     db::Store& store) {
-    if (key.size() > kMaxIdempotencyKeyLength) {
-        return Error::invalidArgument(fmt::format(
-            "invalid Idempotency-Key: longer than {} characters", kMaxIdempotencyKeyLength));
-    }
     BM_ASSIGN_OR_RETURN(auto earlier,
                         store.findIdempotency(project_id, key, nowMillis() - kIdempotencyWindowMs));
-    if (earlier && earlier->request_hash != requestHash(request)) {
+    if (earlier && earlier->request_hash != request_hash) {
         return Error::conflict(fmt::format(
             "Idempotency-Key '{}' was already used for a different request; use a new key for "
             "a new request",
@@ -150,34 +243,62 @@ Result<std::optional<domain::IdempotencyRecord>> findEarlierResponse(
     return earlier;
 }
 
-void storeResponse(const httplib::Request& request, const httplib::Response& response,
+void storeResponse(const std::string& request_hash, const httplib::Response& response,
                    const std::string& project_id, const std::string& key, const RequestScope& scope,
                    db::Store& store) {
     domain::IdempotencyRecord record;
     record.project_id = project_id;
     record.key = key;
-    record.request_hash = requestHash(request);
+    record.request_hash = request_hash;
     record.status_code = response.status;
     record.response_body = response.body;
     record.created_ms = nowMillis();
     auto stored = store.insertIdempotency(record);
-    // Conflict means a concurrent request with the same key stored first.
+    // Conflict means another process stored a response for the key first.
     if (!stored.ok() && stored.error().code() != ErrorCode::Conflict) {
         log::get("api")->warn("store idempotent response failed: {} request_id={}",
                               stored.error().toLogString(), scope.request_id);
     }
 }
 
-void dispatch(const std::shared_ptr<ApiContext>& context, const std::string& route,
-              const RouteHandler& handler, const RouteOptions& options,
-              const httplib::Request& request, httplib::Response& response) {
-    tl_access_trace.route = route;
-    RequestScope scope = beginRequest(request, response, *context);
+}  // namespace
+
+// One registered route with everything its requests need.
+struct RegisteredRoute {
+    std::shared_ptr<ApiContext> context;
+    std::shared_ptr<IdempotencyLocks> idempotency_locks;
+    std::string route;
+    RouteHandler handler;
+    RouteOptions options;
+};
+
+namespace {
+
+// Runs the pipeline for one request. `reader` reads the body of POST, PATCH
+// and PUT requests and is null for other methods.
+void dispatch(const RegisteredRoute& route, const httplib::Request& request,
+              httplib::Response& response, const httplib::ContentReader* reader) {
+    ApiContext& context = *route.context;
+    tl_access_trace.route = route.route;
+    RequestScope scope = beginRequest(request, response, context);
     try {
+        std::string raw_body;
+        if (reader != nullptr) {
+            auto read = readBody(request, response, *reader, context.config);
+            if (!read.ok()) {
+                // The unread rest of the body would be taken for the next
+                // request on this connection.
+                response.set_header("Connection", "close");
+                writeError(response, scope, read.error());
+                return;
+            }
+            raw_body = std::move(read).value();
+        }
+
         domain::ApiKey key;
         const std::string token = bearerToken(request);
-        if (options.authenticate) {
-            auto authenticated = authenticate(token, *context->store);
+        if (route.options.authenticate) {
+            auto authenticated = authenticate(token, *context.store);
             if (!authenticated.ok()) {
                 writeError(response, scope, authenticated.error());
                 return;
@@ -187,8 +308,8 @@ void dispatch(const std::shared_ptr<ApiContext>& context, const std::string& rou
         }
 
         Json body = Json::object();
-        if (options.parse_body && (request.method == "POST" || request.method == "PATCH")) {
-            auto parsed = parseBody(request, context->config);
+        if (route.options.parse_body && (request.method == "POST" || request.method == "PATCH")) {
+            auto parsed = parseBody(raw_body, context.config);
             if (!parsed.ok()) {
                 writeError(response, scope, parsed.error());
                 return;
@@ -196,14 +317,29 @@ void dispatch(const std::shared_ptr<ApiContext>& context, const std::string& rou
             body = std::move(parsed).value();
         }
 
-        const std::string idempotency_key = request.method == "POST" && options.authenticate
+        const std::string idempotency_key = request.method == "POST" && route.options.authenticate
                                                 ? request.get_header_value("Idempotency-Key")
                                                 : std::string();
-        // NOTE: two requests with the same new key that arrive together both
-        // run; the first to finish stores its response for later retries.
+        const std::string request_hash = requestHash(request, raw_body);
+        // Requests with the same key wait for each other from the lookup to
+        // the stored response, so a concurrent duplicate replays the first
+        // response instead of running again.
+        // NOTE: the lock is per process. Several API processes sharing one
+        // database would need a reservation row inserted before the handler
+        // runs to keep concurrent duplicates from all running.
+        std::optional<IdempotencyLocks::Guard> idempotency_guard;
         if (!idempotency_key.empty()) {
+            if (idempotency_key.size() > kMaxIdempotencyKeyLength) {
+                writeError(response, scope,
+                           Error::invalidArgument(
+                               fmt::format("invalid Idempotency-Key: longer than {} characters",
+                                           kMaxIdempotencyKeyLength)));
+                return;
+            }
+            idempotency_guard.emplace(*route.idempotency_locks,
+                                      key.project_id + "\n" + idempotency_key);
             auto earlier =
-                findEarlierResponse(request, key.project_id, idempotency_key, *context->store);
+                findEarlierResponse(request_hash, key.project_id, idempotency_key, *context.store);
             if (!earlier.ok()) {
                 writeError(response, scope, earlier.error());
                 return;
@@ -216,26 +352,26 @@ void dispatch(const std::shared_ptr<ApiContext>& context, const std::string& rou
             }
         }
 
-        RequestContext request_context{request, scope, *context, key, token, body};
-        auto reply = handler(request_context);
+        RequestContext request_context{request, scope, context, key, token, body};
+        auto reply = route.handler(request_context);
         if (reply.ok()) {
             writeResponse(response, scope, request, *reply);
         } else {
             if (httpStatusFor(reply.error()) >= 500) {
                 log::get("api")->error("request failed: {} route={} request_id={}",
-                                       reply.error().toLogString(), route, scope.request_id);
+                                       reply.error().toLogString(), route.route, scope.request_id);
             }
             writeError(response, scope, reply.error());
         }
         // 5xx responses are not stored, because SDKs retry them and the
         // retry should run the request again.
         if (!idempotency_key.empty() && response.status < 500) {
-            storeResponse(request, response, key.project_id, idempotency_key, scope,
-                          *context->store);
+            storeResponse(request_hash, response, key.project_id, idempotency_key, scope,
+                          *context.store);
         }
     } catch (const std::exception& e) {
         log::get("api")->error("request failed with an exception: {} route={} request_id={}",
-                               e.what(), route, scope.request_id);
+                               e.what(), route.route, scope.request_id);
         response.headers.erase("Link");
         writeError(response, scope, Error::internal("internal server error"));
     }
@@ -331,9 +467,12 @@ std::string routePattern(const std::string& route) {
 }
 
 Router::Router(httplib::Server& server, std::shared_ptr<ApiContext> context)
-    : server_(server), context_(std::move(context)) {
-    // httplib rejects larger bodies with 413 before reading them, and the
-    // error handler below writes the message.
+    : server_(server),
+      context_(std::move(context)),
+      idempotency_locks_(std::make_shared<IdempotencyLocks>()) {
+    // httplib answers 413 for a Content-Length over this limit without
+    // keeping the body; readBody() and the error handler below write the
+    // message.
     server_.set_payload_max_length(
         static_cast<size_t>(context_->config.limits.max_request_body_bytes));
     server_.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
@@ -355,22 +494,29 @@ void Router::add(const std::string& method, const std::string& route, RouteHandl
 
 void Router::addPattern(const std::string& method, const std::string& pattern,
                         const std::string& route, RouteHandler handler, RouteOptions options) {
-    auto context = context_;
-    httplib::Server::Handler wrapped = [context, route, handler = std::move(handler), options](
-                                           const httplib::Request& request,
-                                           httplib::Response& response) {
-        dispatch(context, route, handler, options, request, response);
+    auto entry = std::make_shared<const RegisteredRoute>(
+        RegisteredRoute{context_, idempotency_locks_, route, std::move(handler), options});
+    httplib::Server::Handler without_body = [entry](const httplib::Request& request,
+                                                    httplib::Response& response) {
+        dispatch(*entry, request, response, nullptr);
     };
+    // Methods with a body take a content reader so that dispatch() decides
+    // whether to read (see readBody).
+    httplib::Server::HandlerWithContentReader with_body =
+        [entry](const httplib::Request& request, httplib::Response& response,
+                const httplib::ContentReader& reader) {
+            dispatch(*entry, request, response, &reader);
+        };
     if (method == "GET") {
-        server_.Get(pattern, std::move(wrapped));
+        server_.Get(pattern, std::move(without_body));
     } else if (method == "POST") {
-        server_.Post(pattern, std::move(wrapped));
+        server_.Post(pattern, std::move(with_body));
     } else if (method == "PATCH") {
-        server_.Patch(pattern, std::move(wrapped));
+        server_.Patch(pattern, std::move(with_body));
     } else if (method == "DELETE") {
-        server_.Delete(pattern, std::move(wrapped));
+        server_.Delete(pattern, std::move(without_body));
     } else if (method == "PUT") {
-        server_.Put(pattern, std::move(wrapped));
+        server_.Put(pattern, std::move(with_body));
     }
 }
 

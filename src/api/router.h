@@ -56,6 +56,10 @@ struct RequestContext {
 
 using RouteHandler = std::function<Result<ApiResponse>(RequestContext&)>;
 
+// Defined in router.cc.
+class IdempotencyLocks;
+struct RegisteredRoute;
+
 struct RouteOptions {
     bool authenticate = true;
     // Parse the JSON body of POST and PATCH requests into RequestContext::body.
@@ -87,6 +91,9 @@ class Router {
 
     httplib::Server& server_;
     std::shared_ptr<ApiContext> context_;
+    // Serializes POSTs with the same project and Idempotency-Key; shared
+    // with the registered routes, which outlive the router.
+    std::shared_ptr<IdempotencyLocks> idempotency_locks_;
 };
 
 // Returns the regular expression that matches `route` (see Router::add).

@@ -70,7 +70,10 @@ SignedUrlQuery signedUrlQueryOf(const httplib::Request& request) {
 Result<domain::ApiKey> checkSignedUrl(const ApiContext& context, const std::string& project_id,
                                       std::string_view path, const SignedUrlQuery& query,
                                       std::string_view method, int64_t now_seconds) {
-    std::string_view signed_method = query.method.empty() ? "get" : query.method;
+    // Both branches are views: a std::string branch would make the result a
+    // temporary string that the view outlives.
+    std::string_view signed_method =
+        query.method.empty() ? std::string_view("get") : std::string_view(query.method);
     auto expiry = parseExpiry(query.expiry);
     if (query.signature.empty() || !expiry || signed_method != method) {
         return invalidSignature();

@@ -8,7 +8,7 @@ namespace {
 
 Result<ApiResponse> getTasksConfig(RequestContext&) {
     return ApiResponse::unwrapped(Json{
-        {"video", {"mp4", "webm", "mov", "mkv", "hls"}},
+        {"video", {"mp4", "webm", "mov", "mkv"}},
         {"image", {"jpeg", "png", "webp", "avif", "gif"}},
         {"audio", {"mp3", "aac", "wav", "ogg", "opus", "flac"}},
     });

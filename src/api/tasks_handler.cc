@@ -61,6 +61,34 @@ Status checkKindAvailable(const Json& body) {
     return okStatus();
 }
 
+// Rejects options that the contract defines but this build does not run,
+// instead of storing them and silently ignoring them.
+Status checkOptionsAvailable(const domain::TaskRequest& request) {
+    if (request.webhook_url) {
+        return Error(ErrorCode::UnsupportedMedia,
+                     "option \"webhook_url\" is not available in this build: webhooks are not "
+                     "implemented yet");
+    }
+    return okStatus();
+}
+
+// Checks that the input file can be read now: its ingest or upload has
+// finished and it is not a failed one.
+Status checkInputReady(const domain::FileRecord& input) {
+    if (input.status == "ready") {
+        return okStatus();
+    }
+    if (input.status == "failed") {
+        return Error::conflict(
+            fmt::format("file '{}' is not ready (status failed): its ingest failed, so ingest or "
+                        "upload the source again",
+                        input.id));
+    }
+    return Error::conflict(fmt::format(
+        "file '{}' is not ready (status {}); wait for its ingest to finish", input.id,
+        input.status));
+}
+
 // Checks the input of `request`: exactly one of file_id and url, no
 // file_id for ingest, and a well-formed http(s) URL.
 Status checkTaskInput(const domain::TaskRequest& request) {
@@ -86,6 +114,7 @@ Result<ApiResponse> createTask(RequestContext& context) {
     BM_RETURN_IF_ERROR(checkKindAvailable(context.body));
     BM_ASSIGN_OR_RETURN(domain::TaskRequest request, domain::parseTaskRequest(context.body));
     BM_RETURN_IF_ERROR(checkTaskInput(request));
+    BM_RETURN_IF_ERROR(checkOptionsAvailable(request));
 
     const int64_t now = nowMillis();
     domain::TaskRecord task;
@@ -119,14 +148,8 @@ Result<ApiResponse> createTask(RequestContext& context) {
             }
             return input.error();
         }
-        if (input->status == "failed") {
-            return Error(
-                ErrorCode::UnsupportedMedia,
-                fmt::format("file '{}' failed to ingest and cannot be a task input", input->id));
-        }
-        // NOTE: a file still waiting for its ingest is accepted. The task
-        // runs when a worker claims it and fails if the bytes are not there
-        // yet.
+        BM_RETURN_IF_ERROR(checkInputReady(*input));
+        BM_RETURN_IF_ERROR(domain::checkTaskInputFile(request, input->id, input->props));
         task.input_file_id = input->id;
         task.media_id = input->media_id;
     } else {

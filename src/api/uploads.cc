@@ -37,6 +37,11 @@ constexpr int64_t kOutcomeRetentionMs = 10 * 60 * 1000;
 // uploads of the same path keep replacing each other.
 constexpr int kMaxStartAttempts = 4;
 
+// How long an unfinished upload must have received no chunk before a chunk
+// with another total may replace it. Until then such a chunk gets 409, so a
+// second client cannot silently discard the bytes of one still uploading.
+constexpr int64_t kAbandonedUploadMs = 60 * 60 * 1000;
+
 template <typename Function>
 class ScopeExit {
   public:
@@ -51,6 +56,24 @@ class ScopeExit {
 
 std::string jsonQuoted(std::string_view text) {
     return Json(std::string(text)).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// Rejects `path` when a file of a project other than `project_id` is
+// delivered there. Delivery paths name no project, so a second project's
+// file at the path would shadow the first one's bytes and signed URLs.
+// NOTE: two projects that publish one new path at the same moment can both
+// pass this check, because the store keeps no per-path claim. The newer
+// file then shadows the older one.
+Status checkPathOwner(ApiContext& context, const std::string& path, const std::string& project_id) {
+    auto holder = context.store->findFileByDeliveryPath(path);
+    if (!holder.ok()) {
+        return holder.error().code() == ErrorCode::NotFound ? okStatus() : holder.error();
+    }
+    if (holder->project_id != project_id) {
+        return Error::conflict("path '" + path +
+                               "' is used by another project; choose another folder or filename");
+    }
+    return okStatus();
 }
 
 Result<UploadTarget> parseUploadTarget(const std::string& path) {
@@ -204,6 +227,9 @@ Result<domain::FileRecord> publishUpload(ApiContext& context, const std::string&
     file.delivery_path = domain::deliveryPathFor(file);
     file.etag = domain::deliveryEtagFor(file);
 
+    // Checked again because another project may have published the path
+    // while the bytes arrived.
+    BM_RETURN_IF_ERROR(checkPathOwner(context, file.delivery_path, key.project_id));
     BM_RETURN_IF_ERROR(context.blobs->putFile(file.storage_key, staging_path, true));
     Status inserted = context.store->insertMedia(media);
     if (inserted.ok()) {
@@ -297,6 +323,7 @@ void UploadHandler::handle(const httplib::Request& request, httplib::Response& r
         BM_ASSIGN_OR_RETURN(domain::ApiKey key, authenticateUpload(*context_, request, path));
         scope.project_id = key.project_id;
         BM_ASSIGN_OR_RETURN(UploadTarget target, parseUploadTarget(path));
+        BM_RETURN_IF_ERROR(checkPathOwner(*context_, target.path, key.project_id));
         std::string content_range = request.get_header_value("Content-Range");
         if (content_range.empty()) {
             return uploadWhole(request, tracked_reader, target, key);
@@ -391,8 +418,8 @@ Result<UploadHandler::Reply> UploadHandler::uploadChunk(
         }
         BM_ASSIGN_OR_RETURN(start, startChunk(target, key, range.total));
         if (start.replaced_upload_id) {
-            // The store keeps one upload per path: a new total means the
-            // client started over with other bytes.
+            // The store keeps one upload per path, and the abandoned one
+            // gives way to the new total.
             discardUpload(*start.replaced_upload_id,
                           "upload of " + jsonQuoted(target.path) +
                               " was replaced by an upload of another size; start again");
@@ -484,6 +511,14 @@ Result<UploadHandler::ChunkStart> UploadHandler::startChunk(const UploadTarget& 
     fresh.updated_ms = now;
     BM_ASSIGN_OR_RETURN(domain::UploadRecord upload, context_->store->getOrCreateUpload(fresh));
     if (upload.total_bytes != total) {
+        if (now - upload.updated_ms < kAbandonedUploadMs) {
+            return Error::conflict(
+                "chunk names a total of " + std::to_string(total) + " bytes, but the upload of '" +
+                target.path + "' in progress has a total of " + std::to_string(upload.total_bytes) +
+                " bytes; send the rest of that upload, or " +
+                "start again with the new total after it has received no chunk for " +
+                std::to_string(kAbandonedUploadMs / 60000) + " minutes");
+        }
         start.replaced_upload_id = upload.id;
         return start;
     }

@@ -51,7 +51,9 @@ class UploadHandler {
     // signed URL: 201 with the File when the upload is complete, 202 with
     // the received ranges while chunks are missing. Thread-safe: chunks of
     // one upload may arrive in parallel, out of order and repeated, and the
-    // upload is published exactly once.
+    // upload is published exactly once. 409 when a file of another project
+    // is delivered at the path, or when a chunk names another total than
+    // the upload of the path in progress.
     void handle(const httplib::Request& request, httplib::Response& response,
                 const httplib::ContentReader& content_reader);
 
@@ -80,7 +82,8 @@ class UploadHandler {
         std::shared_ptr<UploadState> state;
         // The file of an upload of this path and size that finished moments ago.
         std::optional<domain::FileRecord> finished;
-        // An unfinished upload of this path with another size.
+        // An unfinished upload of this path with another size that has
+        // received no chunk for a while, so the new size replaces it.
         std::optional<std::string> replaced_upload_id;
     };
 
@@ -91,7 +94,8 @@ class UploadHandler {
 
     // Finds the upload of target + total, creating it, unless an upload of
     // that path and size finished moments ago or one of another size is
-    // unfinished.
+    // unfinished. Fails with Conflict when that other upload still receives
+    // chunks.
     Result<ChunkStart> startChunk(const UploadTarget& target, const domain::ApiKey& key,
                                   int64_t total);
     void rememberRecentUpload(const std::string& recent_key, const domain::FileRecord& file);

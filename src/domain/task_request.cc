@@ -3,6 +3,7 @@
 #include "domain/task_request.h"
 
 #include <array>
+#include <cstdio>
 
 namespace bitmill::domain {
 
@@ -134,6 +135,83 @@ std::optional<std::string> takeString(Json& options, const char* name) {
     return options[name].get<std::string>();
 }
 
+// Describes an input file for messages: "audio", "a video without an audio
+// stream", "a still image (png)", "an animated image (webp)".
+std::string describeInput(const MediaProperties& input) {
+    if (input.kind == "audio") {
+        return "audio";
+    }
+    if (input.kind == "video") {
+        return input.audio_channels ? "a video" : "a video without an audio stream";
+    }
+    if (input.kind == "image") {
+        const char* motion = input.animated.value_or(false) ? "an animated" : "a still";
+        return std::string(motion) + " image (" + input.container + ")";
+    }
+    return input.kind.empty() ? "a file of unknown kind" : "a file of kind " + input.kind;
+}
+
+// Returns true when a task of `kind` can take `input`. FFmpeg 5.1, which
+// the video task uses, decodes animated GIF but not animated WebP.
+bool acceptsInput(const std::string& kind, const MediaProperties& input) {
+    if (kind == "video") {
+        const bool animated_gif =
+            input.kind == "image" && input.container == "gif" && input.animated.value_or(false);
+        return input.kind == "video" || animated_gif;
+    }
+    if (kind == "audio") {
+        // The probe records audio channels for every file with an audio
+        // stream, so a video without them has none.
+        return input.kind == "audio" || (input.kind == "video" && input.audio_channels);
+    }
+    if (kind == "image") {
+        return input.kind == "image" || input.kind == "video";
+    }
+    return true;
+}
+
+std::string acceptedInputs(const std::string& kind) {
+    if (kind == "video") {
+        return "a video task needs a video or an animated GIF";
+    }
+    if (kind == "audio") {
+        return "an audio task needs an audio file or a video with an audio stream";
+    }
+    return "an image task needs an image or a video";
+}
+
+// Formats seconds with at most three decimals: 10, 10.5, 10.005.
+std::string formatSeconds(double seconds) {
+    char text[64];
+    std::snprintf(text, sizeof(text), "%.3f", seconds);
+    std::string formatted = text;
+    formatted.erase(formatted.find_last_not_of('0') + 1);
+    if (formatted.back() == '.') {
+        formatted.pop_back();
+    }
+    return formatted;
+}
+
+// Checks start and end against the input's duration, when it is known.
+Status checkTimesWithinDuration(const TaskRequest& request, const std::string& file_id,
+                                const MediaProperties& input) {
+    if (!input.duration) {
+        return okStatus();
+    }
+    const std::string duration =
+        "the duration of file '" + file_id + "' (" + formatSeconds(*input.duration) + " seconds)";
+    const Json& options = request.options;
+    if (options.contains("start") && options["start"].get<double>() >= *input.duration) {
+        return Error::invalidArgument("invalid option \"start\": " + show(options["start"]) +
+                                      " is not less than " + duration);
+    }
+    if (options.contains("end") && options["end"].get<double>() > *input.duration) {
+        return Error::invalidArgument("invalid option \"end\": " + show(options["end"]) +
+                                      " is beyond " + duration);
+    }
+    return okStatus();
+}
+
 }  // namespace
 
 Result<TaskRequest> parseTaskRequest(const Json& body) {
@@ -172,6 +250,26 @@ Result<TaskRequest> parseTaskRequest(const Json& body) {
     request.webhook_url = takeString(request.options, "webhook_url");
     request.options.erase("webhook_url");
     return request;
+}
+
+Status checkTaskInputFile(const TaskRequest& request, const std::string& file_id,
+                          const MediaProperties& input) {
+    const std::string& kind = request.kind;
+    if (kind != "video" && kind != "image" && kind != "audio") {
+        return okStatus();
+    }
+    if (!acceptsInput(kind, input)) {
+        return Error::invalidArgument("invalid input for kind " + kind + ": file '" + file_id +
+                                      "' is " + describeInput(input) + ", and " +
+                                      acceptedInputs(kind));
+    }
+    // The image task reads "start" only to pick a frame of a video.
+    if (kind == "image" && input.kind == "image" && request.options.contains("start")) {
+        return Error::invalidArgument("invalid option \"start\" for kind image: file '" +
+                                      file_id + "' is " + describeInput(input) +
+                                      ", and \"start\" picks a frame of a video input only");
+    }
+    return checkTimesWithinDuration(request, file_id, input);
 }
 
 }  // namespace bitmill::domain

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/json.h"
+#include "core/media_properties.h"
 #include "domain/delivery_path.h"
 #include "domain/task_options.h"
 
@@ -40,5 +41,16 @@ struct TaskRequest {
 // Kinds other than ingest, video, image and audio are validated too, but
 // whether they can run is for the caller to decide.
 Result<TaskRequest> parseTaskRequest(const Json& body);
+
+// Checks a parsed request of kind video, image or audio against its input
+// file `file_id` with the measured properties `input`, for when the input
+// is known at creation. A video task needs a video or an animated GIF, an
+// audio task a video or audio file with an audio stream, and an image task
+// an image or a video. `start` and `end` must lie within the input's
+// duration when it is known, and `start` of an image task needs a video
+// input. Returns InvalidArgument naming the input's kind, or the option, its
+// value and the duration. Other kinds pass.
+Status checkTaskInputFile(const TaskRequest& request, const std::string& file_id,
+                          const MediaProperties& input);
 
 }  // namespace bitmill::domain

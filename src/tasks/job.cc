@@ -54,7 +54,9 @@ Result<std::optional<ProducedFile>> producedFromJson(const Json& json) {
 Json JobSpec::toJson() const {
     return Json{
         {"task_id", task_id},     {"kind", kind},         {"options", options},
-        {"input_path", input_path}, {"input_url", input_url}, {"work_dir", work_dir},
+        {"input_path", input_path}, {"input_url", input_url},
+        {"input_props", input_props ? input_props->toJson() : Json(nullptr)},
+        {"work_dir", work_dir},
         {"limits", limitsToJson(limits)}, {"url_allow_list", url_allow_list},
     };
 }
@@ -67,6 +69,9 @@ Result<JobSpec> JobSpec::fromJson(const Json& json) {
         spec.options = json.at("options");
         spec.input_path = json.at("input_path").get<std::string>();
         spec.input_url = json.at("input_url").get<std::string>();
+        if (auto props = json.find("input_props"); props != json.end() && !props->is_null()) {
+            BM_ASSIGN_OR_RETURN(spec.input_props, MediaProperties::fromJson(*props));
+        }
         spec.work_dir = json.at("work_dir").get<std::string>();
         spec.limits = limitsFromJson(json.at("limits"));
         spec.url_allow_list = json.at("url_allow_list").get<std::vector<std::string>>();

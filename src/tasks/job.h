@@ -21,6 +21,9 @@ struct JobSpec {
     // Local path of the input file; empty when the input is a URL.
     std::string input_path;
     std::string input_url;
+    // Measured properties of the input file, when it was probed before (at
+    // upload or ingest), so the task process need not probe it again.
+    std::optional<MediaProperties> input_props;
     std::string work_dir;
     Limits limits;
     std::vector<std::string> url_allow_list;

@@ -171,6 +171,9 @@ Result<JobSpec> Execution::prepareJob() {
                                    "' no longer exists");
         }
         BM_ASSIGN_OR_RETURN(job.input_path, localInputPath(*file));
+        if (file->status == "ready" && !file->props.kind.empty()) {
+            job.input_props = file->props;
+        }
     } else if (task_.input_url) {
         job.input_url = *task_.input_url;
     } else {

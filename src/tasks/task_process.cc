@@ -238,6 +238,8 @@ Status runJob(const JobSpec& job, ProgressReporter& progress, JobResult& result)
             return okStatus();
         }
         result.fetched_input = input;
+    } else if (job.input_props && job.kind != "ingest") {
+        input = ProducedFile{job.input_path, *job.input_props};
     } else {
         BM_ASSIGN_OR_RETURN(input, probeProduced(job.input_path, job.limits));
         if (job.kind == "ingest") {

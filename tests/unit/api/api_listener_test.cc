@@ -4,18 +4,29 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <latch>
 #include <regex>
+#include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "api/api.h"
 #include "api/signing.h"
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "core/json.h"
+#include "core/media_properties.h"
 #include "db/open_store.h"
 #include "storage/open_blob_store.h"
 
@@ -123,6 +134,18 @@ class ApiListenerTest : public ::testing::Test {
         return Json::parse(response->body);
     }
 
+    // Creates a file through POST /files and gives its row the state of a
+    // finished ingest: status ready and the measured `props`.
+    Json createReadyFile(const MediaProperties& props) {
+        const Json file = createFile();
+        auto row = context_->store->getFile(project_id_, file["id"].get<std::string>());
+        EXPECT_TRUE(row.ok());
+        row->status = "ready";
+        row->props = props;
+        EXPECT_TRUE(context_->store->updateFile(*row).ok());
+        return file;
+    }
+
     Json createTask(const Json& body) {
         auto http = client();
         auto response = http.Post("/tasks", body.dump(), "application/json");
@@ -142,6 +165,85 @@ class ApiListenerTest : public ::testing::Test {
 
 std::string messageOf(const httplib::Result& response) {
     return Json::parse(response->body).value("message", "");
+}
+
+MediaProperties videoProps(double duration) {
+    MediaProperties props;
+    props.kind = "video";
+    props.type = "video/mp4";
+    props.container = "mp4";
+    props.extension = "mp4";
+    props.width = 640;
+    props.height = 360;
+    props.duration = duration;
+    props.audio_channels = 2;
+    return props;
+}
+
+MediaProperties audioProps(double duration) {
+    MediaProperties props;
+    props.kind = "audio";
+    props.type = "audio/mpeg";
+    props.container = "mp3";
+    props.extension = "mp3";
+    props.duration = duration;
+    props.audio_channels = 2;
+    return props;
+}
+
+MediaProperties imageProps(const std::string& container, bool animated) {
+    MediaProperties props;
+    props.kind = "image";
+    props.type = "image/" + container;
+    props.container = container;
+    props.extension = container;
+    props.width = 64;
+    props.height = 64;
+    props.animated = animated;
+    if (animated) {
+        props.duration = 1.5;
+    }
+    return props;
+}
+
+// An HTTP response read from a raw socket.
+struct RawResponse {
+    int status = 0;
+    std::string body;
+};
+
+// Sends `request` as written (it should carry "Connection: close") and
+// reads the response until the server closes the connection. httplib's
+// client always adds Content-Length, so requests without one need this.
+RawResponse sendRaw(int port, const std::string& request) {
+    RawResponse response;
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return response;
+    }
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+    std::string received;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+        send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
+        char buffer[4096];
+        ssize_t count = 0;
+        while ((count = recv(fd, buffer, sizeof(buffer), 0)) > 0) {
+            received.append(buffer, static_cast<size_t>(count));
+        }
+    }
+    close(fd);
+    // "HTTP/1.1 200 OK\r\n...\r\n\r\nbody"
+    if (received.size() > 12) {
+        response.status = std::atoi(received.c_str() + 9);
+    }
+    const auto body_start = received.find("\r\n\r\n");
+    if (body_start != std::string::npos) {
+        response.body = received.substr(body_start + 4);
+    }
+    return response;
 }
 
 void expectTimestamp(const Json& value, const char* field) {
@@ -206,7 +308,7 @@ TEST_F(ApiListenerTest, CreateFileReturnsWaitingFile) {
 }
 
 TEST_F(ApiListenerTest, CreateTaskReturnsEveryRequiredField) {
-    const Json file = createFile();
+    const Json file = createReadyFile(videoProps(10));
     const Json task = createTask(
         Json{{"kind", "video"}, {"file_id", file["id"]}, {"format", "webm"}, {"ref", "small"}});
     EXPECT_EQ(task["id"].get<std::string>().rfind("task_", 0), 0u);
@@ -491,6 +593,325 @@ TEST_F(ApiListenerTest, ValidationMessages) {
     EXPECT_EQ(missing_kind->status, 400);
     EXPECT_EQ(messageOf(missing_kind),
               "missing required field \"kind\"; accepted kinds: ingest, video, image, audio");
+}
+
+TEST_F(ApiListenerTest, DeeplyNestedBodyIsRejected) {
+    // About 40 KB; 20000 levels overflowed the parser's stack and ended the
+    // whole server before the depth limit existed.
+    const std::string nested = std::string(20000, '[') + std::string(20000, ']');
+    const Json file = createFile();
+    const std::string file_id = file["id"];
+    auto http = client();
+
+    auto task = http.Post("/tasks",
+                          R"({"kind":"image","file_id":")" + file_id + R"(","metadata":)" +
+                              nested + "}",
+                          "application/json");
+    ASSERT_TRUE(task);
+    EXPECT_EQ(task->status, 400);
+    EXPECT_EQ(messageOf(task), "request body nests deeper than 64 levels");
+
+    auto media = http.Post("/media", R"({"metadata":)" + nested + "}", "application/json");
+    ASSERT_TRUE(media);
+    EXPECT_EQ(media->status, 400);
+    EXPECT_EQ(messageOf(media), "request body nests deeper than 64 levels");
+
+    auto patch = http.Patch("/files/" + file_id, R"({"metadata":{"a":)" + nested + "}}",
+                            "application/json");
+    ASSERT_TRUE(patch);
+    EXPECT_EQ(patch->status, 400);
+    EXPECT_EQ(messageOf(patch), "request body nests deeper than 64 levels");
+
+    auto health = http.Get("/healthz");
+    ASSERT_TRUE(health);
+    EXPECT_EQ(health->status, 200);
+
+    // 64 levels in all are accepted: the body object, metadata and 62 arrays.
+    const std::string deepest = std::string(62, '[') + std::string(62, ']');
+    auto at_limit = http.Post("/media", R"({"metadata":{"a":)" + deepest + "}}",
+                              "application/json");
+    ASSERT_TRUE(at_limit);
+    EXPECT_EQ(at_limit->status, 201) << at_limit->body;
+}
+
+TEST_F(ApiListenerTest, NumberOutOfRangeIsBadRequest) {
+    auto http = client();
+    auto task = http.Post("/tasks", R"({"kind":"image","url":"https://m.test/a.png","width":1e400})",
+                          "application/json");
+    ASSERT_TRUE(task);
+    EXPECT_EQ(task->status, 400);
+    EXPECT_NE(messageOf(task).find("number out of range"), std::string::npos) << task->body;
+    EXPECT_NE(messageOf(task).find("1e400"), std::string::npos) << task->body;
+
+    auto media = http.Post("/media", R"({"metadata":{"n":-2e308}})", "application/json");
+    ASSERT_TRUE(media);
+    EXPECT_EQ(media->status, 400);
+
+    auto bad_utf8 = http.Post("/media", "{\"title\":\"\xff\"}", "application/json");
+    ASSERT_TRUE(bad_utf8);
+    EXPECT_EQ(bad_utf8->status, 400);
+
+    auto listed = http.Get("/media");
+    ASSERT_TRUE(listed);
+    EXPECT_EQ(Json::parse(listed->body), Json::array());
+}
+
+TEST_F(ApiListenerTest, ConcurrentIdempotentPostsCreateOneTask) {
+    constexpr int kRequests = 10;
+    // Workers are woken after the insert, while the response is not stored
+    // yet; a slow wake-up widens that window so that duplicates which are
+    // not serialized all create a task.
+    context_->wake_workers = [] { std::this_thread::sleep_for(std::chrono::milliseconds(100)); };
+    const std::string body = Json{{"kind", "ingest"}, {"url", "https://m.test/a.mp4"}}.dump();
+    std::latch start(kRequests);
+    std::vector<int> statuses(kRequests);
+    std::vector<std::string> ids(kRequests);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kRequests; ++i) {
+        threads.emplace_back([&, i] {
+            httplib::Client http("127.0.0.1", port_);
+            const httplib::Headers headers{{"Authorization", std::string("Bearer ") + kKey},
+                                           {"Idempotency-Key", "same-key"}};
+            start.arrive_and_wait();
+            auto response = http.Post("/tasks", headers, body, "application/json");
+            if (response) {
+                statuses[i] = response->status;
+                ids[i] = Json::parse(response->body).value("id", "");
+            }
+        });
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+
+    for (int i = 0; i < kRequests; ++i) {
+        EXPECT_EQ(statuses[i], 201) << i;
+    }
+    EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 1u);
+    auto http = client();
+    auto listed = http.Get("/tasks");
+    ASSERT_TRUE(listed);
+    EXPECT_EQ(Json::parse(listed->body).size(), 1u);
+}
+
+TEST_F(ApiListenerTest, WebhookUrlIsNotAvailable) {
+    auto http = client();
+    const std::string expected =
+        "option \"webhook_url\" is not available in this build: webhooks are not implemented "
+        "yet";
+    auto top_level = http.Post(
+        "/tasks",
+        R"({"kind":"ingest","url":"https://m.test/a.mp4","webhook_url":"https://hooks.test/x"})",
+        "application/json");
+    ASSERT_TRUE(top_level);
+    EXPECT_EQ(top_level->status, 422);
+    EXPECT_EQ(messageOf(top_level), expected);
+
+    auto nested = http.Post("/tasks",
+                            R"({"kind":"image","url":"https://m.test/a.png",)"
+                            R"("options":{"webhook_url":"https://hooks.test/x"}})",
+                            "application/json");
+    ASSERT_TRUE(nested);
+    EXPECT_EQ(nested->status, 422);
+    EXPECT_EQ(messageOf(nested), expected);
+
+    auto listed = http.Get("/tasks");
+    ASSERT_TRUE(listed);
+    EXPECT_EQ(Json::parse(listed->body), Json::array());
+}
+
+TEST_F(ApiListenerTest, TasksConfigListsOnlyAvailableFormats) {
+    auto http = client();
+    auto config = http.Get("/tasks-config");
+    ASSERT_TRUE(config);
+    ASSERT_EQ(config->status, 200);
+    const Json formats = Json::parse(config->body);
+    EXPECT_EQ(formats["video"], (Json{"mp4", "webm", "mov", "mkv"}));
+
+    // Every listed format is one that POST /tasks accepts.
+    for (const std::string kind : {"video", "image", "audio"}) {
+        ASSERT_TRUE(formats[kind].is_array()) << kind;
+        for (const auto& format : formats[kind]) {
+            auto created = http.Post(
+                "/tasks",
+                Json{{"kind", kind}, {"url", "https://m.test/in"}, {"format", format}}.dump(),
+                "application/json");
+            ASSERT_TRUE(created);
+            EXPECT_EQ(created->status, 201) << kind << " " << format << ": " << created->body;
+        }
+    }
+}
+
+TEST_F(ApiListenerTest, TaskOnUnreadyFileIsConflict) {
+    auto http = client();
+    const Json waiting = createFile();
+    const std::string waiting_id = waiting["id"];
+    auto on_waiting = http.Post("/tasks", Json{{"kind", "video"}, {"file_id", waiting_id}}.dump(),
+                                "application/json");
+    ASSERT_TRUE(on_waiting);
+    EXPECT_EQ(on_waiting->status, 409);
+    EXPECT_EQ(messageOf(on_waiting),
+              "file '" + waiting_id + "' is not ready (status waiting); wait for its ingest to "
+              "finish");
+
+    const Json failed = createFile();
+    const std::string failed_id = failed["id"];
+    auto row = context_->store->getFile(project_id_, failed_id);
+    ASSERT_TRUE(row.ok());
+    row->status = "failed";
+    ASSERT_TRUE(context_->store->updateFile(*row).ok());
+    auto on_failed = http.Post("/tasks", Json{{"kind", "image"}, {"file_id", failed_id}}.dump(),
+                               "application/json");
+    ASSERT_TRUE(on_failed);
+    EXPECT_EQ(on_failed->status, 409);
+    EXPECT_EQ(messageOf(on_failed).rfind("file '" + failed_id + "' is not ready (status failed)", 0),
+              0u)
+        << on_failed->body;
+
+    // Only the two ingest tasks of POST /files exist.
+    auto listed = http.Get("/tasks");
+    ASSERT_TRUE(listed);
+    EXPECT_EQ(Json::parse(listed->body).size(), 2u);
+}
+
+TEST_F(ApiListenerTest, TaskKindMustSuitInputFile) {
+    auto http = client();
+    auto post = [&http](const Json& body) {
+        return http.Post("/tasks", body.dump(), "application/json");
+    };
+    const std::string audio_id = createReadyFile(audioProps(8))["id"];
+    const std::string png_id = createReadyFile(imageProps("png", false))["id"];
+    const std::string gif_id = createReadyFile(imageProps("gif", true))["id"];
+    const std::string video_id = createReadyFile(videoProps(10))["id"];
+
+    auto video_on_audio = post(Json{{"kind", "video"}, {"file_id", audio_id}});
+    ASSERT_TRUE(video_on_audio);
+    EXPECT_EQ(video_on_audio->status, 400);
+    EXPECT_EQ(messageOf(video_on_audio),
+              "invalid input for kind video: file '" + audio_id +
+                  "' is audio, and a video task needs a video or an animated GIF");
+
+    auto video_on_png = post(Json{{"kind", "video"}, {"file_id", png_id}});
+    ASSERT_TRUE(video_on_png);
+    EXPECT_EQ(video_on_png->status, 400);
+    EXPECT_NE(messageOf(video_on_png).find("is a still image (png)"), std::string::npos)
+        << video_on_png->body;
+
+    auto audio_on_png = post(Json{{"kind", "audio"}, {"file_id", png_id}});
+    ASSERT_TRUE(audio_on_png);
+    EXPECT_EQ(audio_on_png->status, 400);
+
+    auto image_on_audio = post(Json{{"kind", "image"}, {"file_id", audio_id}});
+    ASSERT_TRUE(image_on_audio);
+    EXPECT_EQ(image_on_audio->status, 400);
+    EXPECT_EQ(messageOf(image_on_audio),
+              "invalid input for kind image: file '" + audio_id +
+                  "' is audio, and an image task needs an image or a video");
+
+    auto gif_to_mp4 = post(Json{{"kind", "video"}, {"file_id", gif_id}, {"format", "mp4"}});
+    ASSERT_TRUE(gif_to_mp4);
+    EXPECT_EQ(gif_to_mp4->status, 201) << gif_to_mp4->body;
+
+    auto start_too_late = post(Json{{"kind", "video"}, {"file_id", video_id}, {"start", 25}});
+    ASSERT_TRUE(start_too_late);
+    EXPECT_EQ(start_too_late->status, 400);
+    EXPECT_EQ(messageOf(start_too_late),
+              "invalid option \"start\": 25 is not less than the duration of file '" + video_id +
+                  "' (10 seconds)");
+
+    auto end_too_late = post(Json{{"kind", "audio"}, {"file_id", audio_id}, {"end", 9.5}});
+    ASSERT_TRUE(end_too_late);
+    EXPECT_EQ(end_too_late->status, 400);
+    EXPECT_EQ(messageOf(end_too_late),
+              "invalid option \"end\": 9.5 is beyond the duration of file '" + audio_id +
+                  "' (8 seconds)");
+
+    auto within = post(Json{{"kind", "video"}, {"file_id", video_id}, {"start", 2}, {"end", 10}});
+    ASSERT_TRUE(within);
+    EXPECT_EQ(within->status, 201) << within->body;
+}
+
+TEST_F(ApiListenerTest, EnvelopeCreateLinksToNewObject) {
+    auto http = client();
+    const httplib::Headers headers{{"Authorization", std::string("Bearer ") + kKey},
+                                   {"Accept-Version", "2025-01-01"}};
+    const std::string base = "http://127.0.0.1:" + std::to_string(port_);
+    const std::string video_id = createReadyFile(videoProps(10))["id"];
+
+    struct Create {
+        std::string path;
+        std::string collection;
+        std::string body;
+    };
+    const std::vector<Create> creates = {
+        {"/media", "/media", R"({"title":"Trailer"})"},
+        {"/files", "/files", R"({"url":"https://m.test/a.mp4"})"},
+        {"/tasks", "/tasks", Json{{"kind", "video"}, {"file_id", video_id}}.dump()},
+    };
+    for (const Create& create : creates) {
+        auto response = http.Post(create.path, headers, create.body, "application/json");
+        ASSERT_TRUE(response);
+        EXPECT_EQ(response->status, 201) << create.path << ": " << response->body;
+        const Json envelope = Json::parse(response->body);
+        const std::string id = envelope["data"]["id"];
+        EXPECT_EQ(envelope["links"]["self"], base + create.collection + "/" + id) << create.path;
+        EXPECT_EQ(envelope["links"]["parent"], base + create.collection) << create.path;
+    }
+
+    // A cancel links to the task, not to the cancel action.
+    const Json task = createTask(Json{{"kind", "ingest"}, {"url", "https://m.test/b.mp4"}});
+    const std::string task_id = task["id"];
+    auto cancelled = http.Post("/tasks/" + task_id + "/cancel", headers, "", "application/json");
+    ASSERT_TRUE(cancelled);
+    EXPECT_EQ(Json::parse(cancelled->body)["links"]["self"], base + "/tasks/" + task_id);
+}
+
+TEST_F(ApiListenerTest, PostWithoutContentLengthHasNoBody) {
+    const Json task = createTask(Json{{"kind", "ingest"}, {"url", "https://m.test/a.mp4"}});
+    const std::string headers = std::string("Host: 127.0.0.1\r\nAuthorization: Bearer ") + kKey +
+                                "\r\nConnection: close\r\n";
+
+    // curl -X POST sends neither Content-Length nor a body.
+    const auto started = std::chrono::steady_clock::now();
+    RawResponse cancelled = sendRaw(
+        port_, "POST /tasks/" + task["id"].get<std::string>() + "/cancel HTTP/1.1\r\n" + headers +
+                   "\r\n");
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    ASSERT_EQ(cancelled.status, 200) << cancelled.body;
+    EXPECT_EQ(Json::parse(cancelled.body)["status"], "cancelled");
+    EXPECT_LT(elapsed, std::chrono::seconds(5));
+
+    RawResponse empty_media = sendRaw(port_, "POST /media HTTP/1.1\r\n" + headers + "\r\n");
+    EXPECT_EQ(empty_media.status, 201) << empty_media.body;
+
+    // A chunked body is still read.
+    const std::string title = R"({"title":"chunked"})";
+    char size[16];
+    std::snprintf(size, sizeof(size), "%zx", title.size());
+    RawResponse chunked = sendRaw(port_, "POST /media HTTP/1.1\r\n" + headers +
+                                             "Content-Type: application/json\r\n"
+                                             "Transfer-Encoding: chunked\r\n\r\n" +
+                                             size + "\r\n" + title + "\r\n0\r\n\r\n");
+    ASSERT_EQ(chunked.status, 201) << chunked.body;
+    EXPECT_EQ(Json::parse(chunked.body)["title"], "chunked");
+
+    // A chunked body over the limit is a 413 like one with Content-Length.
+    const std::string large = R"({"title":")" + std::string(70 * 1024, 'x') + R"("})";
+    std::snprintf(size, sizeof(size), "%zx", large.size());
+    RawResponse too_large = sendRaw(port_, "POST /media HTTP/1.1\r\n" + headers +
+                                               "Content-Type: application/json\r\n"
+                                               "Transfer-Encoding: chunked\r\n\r\n" +
+                                               size + "\r\n" + large + "\r\n0\r\n\r\n");
+    EXPECT_EQ(too_large.status, 413) << too_large.body;
+
+    // Form uploads are not JSON and are rejected rather than read as {}.
+    auto http = client();
+    auto form = http.Post("/media", httplib::MultipartFormDataItems{{"title", "x", "", ""}});
+    ASSERT_TRUE(form);
+    EXPECT_EQ(form->status, 400);
+    EXPECT_EQ(messageOf(form),
+              "request body must be a JSON object (Content-Type: application/json), not "
+              "multipart/form-data");
 }
 
 TEST_F(ApiListenerTest, PatchAndDeleteFile) {

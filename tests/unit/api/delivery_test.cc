@@ -120,10 +120,12 @@ class DeliveryTest : public ::testing::Test {
         return properties;
     }
 
-    void insertKey(const std::string& secret) {
+    void insertKey(const std::string& secret) { insertKeyOf(project_.id, secret); }
+
+    void insertKeyOf(const std::string& project_id, const std::string& secret) {
         domain::ApiKey key;
         key.id = newId("key_");
-        key.project_id = project_.id;
+        key.project_id = project_id;
         key.name = "test";
         key.display_prefix = secret.substr(0, 6);
         key.hash = crypto::sha256Hex(secret);
@@ -135,6 +137,17 @@ class DeliveryTest : public ::testing::Test {
     void makeDeliveryPrivate() {
         project_.delivery_private = true;
         ASSERT_TRUE(context_->store->updateProject(project_).ok());
+    }
+
+    // Creates the project `name` with a key and returns the key.
+    std::string addProject(const std::string& name) {
+        auto project = context_->store->ensureProject(name);
+        EXPECT_TRUE(project.ok());
+        const std::string secret = "bm_" + randomBase62(40);
+        if (project.ok()) {
+            insertKeyOf(project->id, secret);
+        }
+        return secret;
     }
 
     std::unique_ptr<httplib::Client> client() {
@@ -159,7 +172,12 @@ class DeliveryTest : public ::testing::Test {
 
     httplib::Result putChunk(const std::string& path, const std::string& bytes, size_t first,
                              size_t last) {
-        httplib::Headers headers = bearer();
+        return putChunkWithKey(api_key_, path, bytes, first, last);
+    }
+
+    httplib::Result putChunkWithKey(const std::string& key, const std::string& path,
+                                    const std::string& bytes, size_t first, size_t last) {
+        httplib::Headers headers = {{"Authorization", "Bearer " + key}};
         headers.emplace("Content-Range", "bytes " + std::to_string(first) + "-" +
                                              std::to_string(last) + "/" +
                                              std::to_string(bytes.size()));
@@ -257,7 +275,38 @@ TEST_F(DeliveryTest, UnsatisfiableRangeIs416) {
         ASSERT_TRUE(response) << header;
         EXPECT_EQ(response->status, 416) << header;
         EXPECT_EQ(response->get_header_value("Content-Range"), "bytes */307200") << header;
+        EXPECT_EQ(
+            Json::parse(response->body)["message"],
+            std::string("range '") + header + "' is not satisfiable: the file has 307200 bytes");
     }
+}
+
+TEST_F(DeliveryTest, InvalidRangeIsIgnored) {
+    const std::string bytes = randomBytes(kFileBytes, 19);
+    uploadWhole("/invalid-range.mp4", bytes);
+    // httplib rejects these before routing; the first two also fail its
+    // parser, the others only ours.
+    for (const char* header : {"bytes=abc", "bytes=100-50", "bytes=-", "items=0-9", "bytes=1-x"}) {
+        auto response = client()->Get("/invalid-range.mp4", {{"Range", header}});
+        ASSERT_TRUE(response) << header;
+        EXPECT_EQ(response->status, 200) << header;
+        EXPECT_EQ(response->get_header_value("Content-Length"), std::to_string(kFileBytes))
+            << header;
+        EXPECT_FALSE(response->has_header("Content-Range")) << header;
+        EXPECT_TRUE(response->body == bytes) << header;
+        EXPECT_EQ(response->get_header_value("Access-Control-Allow-Origin"), "*") << header;
+        EXPECT_EQ(response->get_header_value_count("Access-Control-Allow-Origin"), 1u) << header;
+
+        auto head = client()->Head("/invalid-range.mp4", {{"Range", header}});
+        ASSERT_TRUE(head) << header;
+        EXPECT_EQ(head->status, 200) << header;
+        EXPECT_EQ(head->get_header_value("Content-Length"), std::to_string(kFileBytes)) << header;
+    }
+
+    auto missing = client()->Get("/no-such-file.mp4", {{"Range", "bytes=abc"}});
+    ASSERT_TRUE(missing);
+    EXPECT_EQ(missing->status, 404);
+    EXPECT_EQ(Json::parse(missing->body)["message"], "no file at \"/no-such-file.mp4\"");
 }
 
 TEST_F(DeliveryTest, IgnoresMultipleRangesAndStaleIfRange) {
@@ -473,20 +522,172 @@ TEST_F(DeliveryTest, ChunkAfterFinishRepeatsOrStartsOver) {
     EXPECT_EQ(probe_calls_.load(), 2);
 }
 
-TEST_F(DeliveryTest, NewSizeReplacesUnfinishedUpload) {
+TEST_F(DeliveryTest, AdjacentChunksComplete) {
+    // The sizes of a real upload that stayed at 202: the upper half first.
+    const std::string bytes = randomBytes(199319, 20);
+    auto upper = putChunk("/a/rev.mp4", bytes, 99659, 199318);
+    ASSERT_TRUE(upper);
+    EXPECT_EQ(upper->status, 202);
+    EXPECT_EQ(Json::parse(upper->body),
+              Json::parse(R"({"received": [[99659, 199318]], "total": 199319})"));
+
+    auto lower = putChunk("/a/rev.mp4", bytes, 0, 99658);
+    ASSERT_TRUE(lower);
+    EXPECT_EQ(lower->status, 201) << lower->body;
+    EXPECT_EQ(Json::parse(lower->body)["filesize"], 199319);
+
+    auto download = client()->Get("/a/rev.mp4");
+    ASSERT_TRUE(download);
+    EXPECT_TRUE(download->body == bytes);
+    EXPECT_EQ(probe_calls_.load(), 1);
+    EXPECT_TRUE(fs::is_empty(data_dir_ + "/uploads"));
+}
+
+TEST_F(DeliveryTest, NewTotalConflictsWithUploadInProgress) {
     const std::string old_bytes = randomBytes(1000, 17);
     ASSERT_EQ(putChunk("/resized.mp4", old_bytes, 0, 499)->status, 202);
     const std::string new_bytes = randomBytes(800, 18);
+    auto other_total = putChunk("/resized.mp4", new_bytes, 0, 399);
+    ASSERT_TRUE(other_total);
+    EXPECT_EQ(other_total->status, 409);
+    EXPECT_EQ(Json::parse(other_total->body)["message"],
+              "chunk names a total of 800 bytes, but the upload of 'resized.mp4' in progress has "
+              "a total of 1000 bytes; send the rest of that upload, or start again with the new "
+              "total after it has received no chunk for 60 minutes");
+
+    // The upload in progress kept its bytes and finishes.
+    auto last = putChunk("/resized.mp4", old_bytes, 500, 999);
+    ASSERT_TRUE(last);
+    EXPECT_EQ(last->status, 201) << last->body;
+    auto download = client()->Get("/resized.mp4");
+    ASSERT_TRUE(download);
+    EXPECT_TRUE(download->body == old_bytes);
+}
+
+TEST_F(DeliveryTest, NewTotalReplacesAbandonedUpload) {
+    // An upload of another total that received its last chunk two hours ago.
+    domain::UploadRecord abandoned;
+    abandoned.id = newId("upl_");
+    abandoned.project_id = project_.id;
+    abandoned.path = "resized.mp4";
+    abandoned.total_bytes = 1000;
+    abandoned.received = {{0, 499}};
+    abandoned.created_ms = nowMillis() - 2 * 3600 * 1000;
+    abandoned.updated_ms = abandoned.created_ms;
+    ASSERT_TRUE(context_->store->getOrCreateUpload(abandoned).ok());
+
+    const std::string new_bytes = randomBytes(800, 18);
     auto first = putChunk("/resized.mp4", new_bytes, 0, 399);
     ASSERT_TRUE(first);
-    EXPECT_EQ(first->status, 202);
+    EXPECT_EQ(first->status, 202) << first->body;
     EXPECT_EQ(Json::parse(first->body)["total"], 800);
     auto last = putChunk("/resized.mp4", new_bytes, 400, 799);
     ASSERT_TRUE(last);
-    EXPECT_EQ(last->status, 201);
+    EXPECT_EQ(last->status, 201) << last->body;
     auto download = client()->Get("/resized.mp4");
     ASSERT_TRUE(download);
     EXPECT_TRUE(download->body == new_bytes);
+}
+
+TEST_F(DeliveryTest, PathOfAnotherProjectIsRejected) {
+    const std::string bytes = randomBytes(5000, 21);
+    uploadWhole("/examples/clip.mp4", bytes);
+    const std::string other_key = addProject("other");
+    const std::string expected =
+        "path 'examples/clip.mp4' is used by another project; choose another folder or filename";
+
+    auto whole = client()->Put("/examples/clip.mp4", {{"Authorization", "Bearer " + other_key}},
+                               randomBytes(4000, 22), "application/octet-stream");
+    ASSERT_TRUE(whole);
+    EXPECT_EQ(whole->status, 409);
+    EXPECT_EQ(Json::parse(whole->body)["message"], expected);
+
+    const std::string other_bytes = randomBytes(1000, 23);
+    auto chunk = putChunkWithKey(other_key, "/examples/clip.mp4", other_bytes, 0, 999);
+    ASSERT_TRUE(chunk);
+    EXPECT_EQ(chunk->status, 409);
+    EXPECT_EQ(Json::parse(chunk->body)["message"], expected);
+
+    auto download = client()->Get("/examples/clip.mp4");
+    ASSERT_TRUE(download);
+    EXPECT_TRUE(download->body == bytes);
+    EXPECT_EQ(probe_calls_.load(), 1);
+    EXPECT_TRUE(fs::is_empty(data_dir_ + "/uploads"));
+
+    // Another folder is free, and the owner may still replace its file.
+    auto elsewhere = client()->Put("/other/clip.mp4", {{"Authorization", "Bearer " + other_key}},
+                                   other_bytes, "application/octet-stream");
+    ASSERT_TRUE(elsewhere);
+    EXPECT_EQ(elsewhere->status, 201) << elsewhere->body;
+    const std::string replacement = randomBytes(6000, 25);
+    uploadWhole("/examples/clip.mp4", replacement);
+    auto replaced = client()->Get("/examples/clip.mp4");
+    ASSERT_TRUE(replaced);
+    EXPECT_TRUE(replaced->body == replacement);
+}
+
+TEST_F(DeliveryTest, OtherMethodsGet405) {
+    uploadWhole("/methods.mp4", randomBytes(1000, 26));
+    struct Case {
+        std::string method;
+        std::string path;
+        std::string allow;
+    };
+    const Case cases[] = {
+        {"POST", "/methods.mp4", "GET, HEAD, PUT, OPTIONS"},
+        {"PATCH", "/methods.mp4", "GET, HEAD, PUT, OPTIONS"},
+        {"DELETE", "/methods.mp4", "GET, HEAD, PUT, OPTIONS"},
+        {"POST", "/", "GET, HEAD, OPTIONS"},
+        {"PUT", "/", "GET, HEAD, OPTIONS"},
+    };
+    auto http = client();
+    for (const Case& test_case : cases) {
+        const std::string label = test_case.method + " " + test_case.path;
+        httplib::Request request;
+        request.method = test_case.method;
+        request.path = test_case.path;
+        request.headers = bearer();
+        // A body larger than one read, which the server must discard.
+        request.body = randomBytes(200 * 1024, 27);
+        request.set_header("Content-Type", "application/octet-stream");
+        auto response = http->send(request);
+        ASSERT_TRUE(response) << label;
+        EXPECT_EQ(response->status, 405) << label;
+        EXPECT_EQ(response->get_header_value("Allow"), test_case.allow) << label;
+        Json body = Json::parse(response->body, nullptr, false);
+        ASSERT_TRUE(body.is_object()) << label << ": " << response->body;
+        const std::string message = body.value("message", "");
+        EXPECT_TRUE(message.starts_with(test_case.method)) << label << ": " << message;
+        EXPECT_NE(message.find(test_case.allow), std::string::npos) << label << ": " << message;
+    }
+    // The connection survived the discarded bodies.
+    auto after = http->Get("/methods.mp4");
+    ASSERT_TRUE(after);
+    EXPECT_EQ(after->status, 200);
+
+    // httplib itself rejects TRACE, before any route.
+    httplib::Request trace;
+    trace.method = "TRACE";
+    trace.path = "/methods.mp4";
+    auto traced = http->send(trace);
+    ASSERT_TRUE(traced);
+    EXPECT_EQ(traced->status, 405);
+    EXPECT_EQ(traced->get_header_value("Allow"), "GET, HEAD, PUT, OPTIONS");
+}
+
+TEST_F(DeliveryTest, NotFoundHasMessage) {
+    for (const char* path : {"/", "/missing.mp4", "/folder/missing.mp4"}) {
+        auto response = client()->Get(path);
+        ASSERT_TRUE(response) << path;
+        EXPECT_EQ(response->status, 404) << path;
+        Json body = Json::parse(response->body, nullptr, false);
+        ASSERT_TRUE(body.is_object()) << path << ": " << response->body;
+        EXPECT_EQ(body["message"], std::string("no file at \"") + path + "\"") << path;
+
+        auto head = client()->Head(path);
+        ASSERT_TRUE(head) << path;
+        EXPECT_EQ(head->status, 404) << path;
+    }
 }
 
 TEST_F(DeliveryTest, ChunkedUploadRejectsBadRanges) {
@@ -577,6 +778,38 @@ TEST_F(DeliveryTest, PrivateDeliveryRequiresSignature) {
                                   httplib::detail::encode_query_param(toStandardBase64(signature)));
     ASSERT_TRUE(standard);
     EXPECT_EQ(standard->status, 200);
+}
+
+TEST_F(DeliveryTest, PublicDeliveryChecksPresentSignature) {
+    const std::string bytes = randomBytes(5000, 28);
+    uploadWhole("/public/clip.mp4", bytes);
+    const std::string path = "public/clip.mp4";
+    const int64_t later = nowMillis() / 1000 + 600;
+
+    auto plain = client()->Get("/public/clip.mp4");
+    ASSERT_TRUE(plain);
+    EXPECT_EQ(plain->status, 200);
+
+    auto wrong = client()->Get("/public/clip.mp4" + signedQuery(path, later, "get", "bm_other"));
+    ASSERT_TRUE(wrong);
+    EXPECT_EQ(wrong->status, 403);
+    EXPECT_EQ(Json::parse(wrong->body)["message"], "invalid signature");
+
+    auto expired =
+        client()->Get("/public/clip.mp4" + signedQuery(path, 1700000000, "get", api_key_));
+    ASSERT_TRUE(expired);
+    EXPECT_EQ(expired->status, 403);
+    EXPECT_EQ(Json::parse(expired->body)["message"],
+              "signature expired at 2023-11-14T22:13:20.000Z");
+
+    auto expiry_only = client()->Get("/public/clip.mp4?expiry=" + std::to_string(later));
+    ASSERT_TRUE(expiry_only);
+    EXPECT_EQ(expiry_only->status, 403);
+
+    auto good = client()->Get("/public/clip.mp4" + signedQuery(path, later, "get", api_key_));
+    ASSERT_TRUE(good);
+    EXPECT_EQ(good->status, 200);
+    EXPECT_TRUE(good->body == bytes);
 }
 
 TEST_F(DeliveryTest, SignatureWithUnencodedPlusVerifies) {

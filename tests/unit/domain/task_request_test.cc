@@ -349,6 +349,138 @@ TEST(TaskRequestTest, RejectsOverlongUrl) {
               "invalid field \"url\": must be at most 2048 characters, got 2120");
 }
 
+MediaProperties videoInput(double duration, bool with_audio) {
+    MediaProperties input;
+    input.kind = "video";
+    input.container = "mp4";
+    input.duration = duration;
+    if (with_audio) {
+        input.audio_channels = 2;
+    }
+    return input;
+}
+
+MediaProperties audioInput(double duration) {
+    MediaProperties input;
+    input.kind = "audio";
+    input.container = "mp3";
+    input.duration = duration;
+    input.audio_channels = 2;
+    return input;
+}
+
+MediaProperties imageInput(const std::string& container, bool animated) {
+    MediaProperties input;
+    input.kind = "image";
+    input.container = container;
+    input.animated = animated;
+    if (animated) {
+        input.duration = 2.0;
+    }
+    return input;
+}
+
+TaskRequest parsedRequest(const std::string& body) {
+    auto request = parseTaskRequest(Json::parse(body));
+    EXPECT_TRUE(request.ok()) << body;
+    return request.ok() ? *request : TaskRequest{};
+}
+
+// Returns the message of checkTaskInputFile, or "" when it passes.
+std::string inputProblem(const std::string& body, const MediaProperties& input) {
+    Status status = checkTaskInputFile(parsedRequest(body), "file_in", input);
+    if (status.ok()) {
+        return "";
+    }
+    EXPECT_EQ(status.error().code(), ErrorCode::InvalidArgument);
+    return status.error().message();
+}
+
+TEST(TaskInputFileTest, KindMustSuitInput) {
+    const std::string video = R"({"kind": "video", "file_id": "file_in"})";
+    const std::string image = R"({"kind": "image", "file_id": "file_in"})";
+    const std::string audio = R"({"kind": "audio", "file_id": "file_in"})";
+
+    EXPECT_EQ(inputProblem(video, videoInput(10, true)), "");
+    EXPECT_EQ(inputProblem(video, videoInput(10, false)), "");
+    EXPECT_EQ(inputProblem(video, imageInput("gif", true)), "");
+    EXPECT_EQ(inputProblem(video, audioInput(10)),
+              "invalid input for kind video: file 'file_in' is audio, and a video task needs a "
+              "video or an animated GIF");
+    EXPECT_EQ(inputProblem(video, imageInput("png", false)),
+              "invalid input for kind video: file 'file_in' is a still image (png), and a video "
+              "task needs a video or an animated GIF");
+    EXPECT_EQ(inputProblem(video, imageInput("gif", false)),
+              "invalid input for kind video: file 'file_in' is a still image (gif), and a video "
+              "task needs a video or an animated GIF");
+    EXPECT_EQ(inputProblem(video, imageInput("webp", true)),
+              "invalid input for kind video: file 'file_in' is an animated image (webp), and a "
+              "video task needs a video or an animated GIF");
+
+    EXPECT_EQ(inputProblem(image, imageInput("png", false)), "");
+    EXPECT_EQ(inputProblem(image, videoInput(10, false)), "");
+    EXPECT_EQ(inputProblem(image, audioInput(10)),
+              "invalid input for kind image: file 'file_in' is audio, and an image task needs an "
+              "image or a video");
+
+    EXPECT_EQ(inputProblem(audio, audioInput(10)), "");
+    EXPECT_EQ(inputProblem(audio, videoInput(10, true)), "");
+    EXPECT_EQ(inputProblem(audio, imageInput("jpeg", false)),
+              "invalid input for kind audio: file 'file_in' is a still image (jpeg), and an audio "
+              "task needs an audio file or a video with an audio stream");
+    EXPECT_EQ(inputProblem(audio, videoInput(10, false)),
+              "invalid input for kind audio: file 'file_in' is a video without an audio stream, "
+              "and an audio task needs an audio file or a video with an audio stream");
+}
+
+TEST(TaskInputFileTest, StartAndEndWithinDuration) {
+    EXPECT_EQ(inputProblem(R"({"kind": "video", "file_id": "file_in", "start": 2, "end": 10})",
+                           videoInput(10, true)),
+              "");
+    EXPECT_EQ(inputProblem(R"({"kind": "video", "file_id": "file_in", "start": 12.5})",
+                           videoInput(10, true)),
+              "invalid option \"start\": 12.5 is not less than the duration of file 'file_in' "
+              "(10 seconds)");
+    EXPECT_EQ(inputProblem(R"({"kind": "video", "file_id": "file_in", "start": 10})",
+                           videoInput(10, true)),
+              "invalid option \"start\": 10 is not less than the duration of file 'file_in' "
+              "(10 seconds)");
+    EXPECT_EQ(inputProblem(R"({"kind": "audio", "file_id": "file_in", "end": 30})",
+                           audioInput(12.345)),
+              "invalid option \"end\": 30 is beyond the duration of file 'file_in' (12.345 "
+              "seconds)");
+    EXPECT_EQ(inputProblem(R"({"kind": "image", "file_id": "file_in", "start": 61})",
+                           videoInput(60.5, false)),
+              "invalid option \"start\": 61 is not less than the duration of file 'file_in' "
+              "(60.5 seconds)");
+    EXPECT_EQ(inputProblem(R"({"kind": "video", "file_id": "file_in", "start": 1.5})",
+                           imageInput("gif", true)),
+              "");
+
+    // An unknown duration cannot be checked here; the worker checks it.
+    MediaProperties no_duration = videoInput(10, true);
+    no_duration.duration.reset();
+    EXPECT_EQ(inputProblem(R"({"kind": "video", "file_id": "file_in", "start": 500})",
+                           no_duration),
+              "");
+}
+
+TEST(TaskInputFileTest, ImageStartNeedsVideoInput) {
+    EXPECT_EQ(inputProblem(R"({"kind": "image", "file_id": "file_in", "start": 1})",
+                           imageInput("png", false)),
+              "invalid option \"start\" for kind image: file 'file_in' is a still image (png), "
+              "and \"start\" picks a frame of a video input only");
+    EXPECT_EQ(inputProblem(R"({"kind": "image", "file_id": "file_in", "start": 1})",
+                           videoInput(10, false)),
+              "");
+}
+
+TEST(TaskInputFileTest, OtherKindsPass) {
+    EXPECT_EQ(inputProblem(R"({"kind": "speech", "file_id": "file_in"})",
+                           imageInput("png", false)),
+              "");
+}
+
 TEST(TaskRequestTest, QualityWordsMapToNumbers) {
     EXPECT_EQ(qualityValue(Json("very_low")), 20);
     EXPECT_EQ(qualityValue(Json("low")), 40);
