@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "db/path_owner.h"
 #include "domain/delivery_path.h"
 #include "domain/task_request.h"
 #include "fmt/format.h"
@@ -157,6 +158,8 @@ Result<ApiResponse> createFile(RequestContext& context) {
     // NOTE: without a filename the extension is unknown until the ingest
     // has probed the bytes, so the path has none until the worker sets it.
     file.delivery_path = domain::deliveryPathFor(file);
+    BM_RETURN_IF_ERROR(
+        db::checkDeliveryPathOwner(*context.api.store, file.delivery_path, context.projectId()));
 
     domain::TaskRecord task;
     task.id = newId("task_");
@@ -231,6 +234,8 @@ Result<ApiResponse> updateFile(RequestContext& context) {
     }
     if (placement.folder.present || placement.filename.present) {
         file.delivery_path = domain::deliveryPathFor(file);
+        BM_RETURN_IF_ERROR(db::checkDeliveryPathOwner(*context.api.store, file.delivery_path,
+                                                      context.projectId()));
     }
     file.updated_ms = nowMillis();
     auto updated = context.api.store->updateFile(file);

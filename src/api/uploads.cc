@@ -20,6 +20,7 @@
 #include "core/crypto.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "db/path_owner.h"
 #include "db/upload_ranges.h"
 #include "domain/delivery_path.h"
 
@@ -58,22 +59,8 @@ std::string jsonQuoted(std::string_view text) {
     return Json(std::string(text)).dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-// Rejects `path` when a file of a project other than `project_id` is
-// delivered there. Delivery paths name no project, so a second project's
-// file at the path would shadow the first one's bytes and signed URLs.
-// NOTE: two projects that publish one new path at the same moment can both
-// pass this check, because the store keeps no per-path claim. The newer
-// file then shadows the older one.
 Status checkPathOwner(ApiContext& context, const std::string& path, const std::string& project_id) {
-    auto holder = context.store->findFileByDeliveryPath(path);
-    if (!holder.ok()) {
-        return holder.error().code() == ErrorCode::NotFound ? okStatus() : holder.error();
-    }
-    if (holder->project_id != project_id) {
-        return Error::conflict("path '" + path +
-                               "' is used by another project; choose another folder or filename");
-    }
-    return okStatus();
+    return db::checkDeliveryPathOwner(*context.store, path, project_id);
 }
 
 Result<UploadTarget> parseUploadTarget(const std::string& path) {

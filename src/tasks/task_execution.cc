@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "db/path_owner.h"
 #include "domain/delivery_path.h"
 #include "tasks/job.h"
 #include "tasks/sandbox.h"
@@ -315,6 +316,8 @@ Status Execution::publish(const JobResult& result) {
     db::TaskCompletion completion;
     std::vector<std::string> stored_keys;
     auto store_blob = [&](const domain::FileRecord& file, const std::string& path) -> Status {
+        BM_RETURN_IF_ERROR(
+            db::checkDeliveryPathOwner(*context_.store, file.delivery_path, task_.project_id));
         BM_RETURN_IF_ERROR(context_.blobs->putFile(file.storage_key, path, true));
         stored_keys.push_back(file.storage_key);
         return okStatus();

@@ -962,6 +962,41 @@ TEST_F(ApiListenerTest, PatchAndDeleteFile) {
     EXPECT_EQ(messageOf(gone), "file '" + file_id + "' not found");
 }
 
+TEST_F(ApiListenerTest, PathOfAnotherProjectIsConflict) {
+    MediaProperties props;
+    props.kind = "video";
+    props.extension = "mp4";
+    const Json owned = createReadyFile(props);
+    auto http = client();
+    auto claimed = http.Patch("/files/" + owned["id"].get<std::string>(),
+                              R"({"folder":"shared","filename":"clip.mp4"})", "application/json");
+    ASSERT_TRUE(claimed);
+    ASSERT_EQ(claimed->status, 200) << claimed->body;
+
+    insertKey(createOtherProject(), kOtherKey);
+    auto other = client(kOtherKey);
+    auto created = other.Post("/files", R"({"url":"https://media.example.test/b.mp4"})",
+                              "application/json");
+    ASSERT_TRUE(created);
+    ASSERT_EQ(created->status, 201) << created->body;
+    const std::string foreign_id = Json::parse(created->body)["id"];
+
+    auto moved = other.Patch("/files/" + foreign_id, R"({"folder":"shared","filename":"clip.mp4"})",
+                             "application/json");
+    ASSERT_TRUE(moved);
+    EXPECT_EQ(moved->status, 409) << moved->body;
+    EXPECT_EQ(messageOf(moved),
+              "path 'shared/clip.mp4' is used by another project; choose another folder or "
+              "filename");
+
+    auto created_there = other.Post(
+        "/files",
+        R"({"url":"https://media.example.test/c.mp4","folder":"shared","filename":"clip.mp4"})",
+        "application/json");
+    ASSERT_TRUE(created_there);
+    EXPECT_EQ(created_there->status, 409) << created_there->body;
+}
+
 TEST_F(ApiListenerTest, MediaLifecycle) {
     auto http = client();
     auto created =
