@@ -31,5 +31,8 @@ test: test-deps
 	$(MAKE) build-all CMAKE_FLAGS="-DBITMILL_WERROR=ON $(CMAKE_FLAGS)"
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
+bench:
+	bench/run.sh $(if $(QUICK),--quick)
+
 clean:
 	rm -rf $(BUILD_DIR)
