@@ -322,8 +322,8 @@ int runServe(Config config) {
     std::string delivery_url =
         "http://" + delivery_address->host + ":" + std::to_string(*delivery_port);
     if (config.public_delivery_url.empty()) {
-        // NOTE: the delivery listener is already accepting here; an upload
-        // answered in this instant would carry a URL with port 0.
+        // NOTE: the delivery listener already accepts requests here, so an
+        // upload completed in this instant would return a URL with port 0.
         config.public_delivery_url = delivery_url;
         api_context->config.public_delivery_url = delivery_url;
     }

@@ -23,7 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-// How the task process ended, from the worker's point of view.
+// The end of a task process, as the worker sees it.
 struct ProcessOutcome {
     enum class Kind { Finished, Abandoned, LeaseLost, TimedOut, Crashed } kind;
     std::string message;
@@ -327,7 +327,7 @@ Status Execution::publish(const JobResult& result) {
     Json no_options = Json::object();
     if (task_.kind == "ingest") {
         // POST /files creates the file row first (status waiting); its ingest
-        // fills that row in place so the id the client holds stays valid.
+        // fills that row in place so the id the client has stays valid.
         domain::FileRecord file = makeFile(*result.output, media_id, true, task_.options);
         if (auto fill = task_.options.find("file_id_to_fill"); fill != task_.options.end()) {
             auto existing = context_.store->getFile(task_.project_id, fill->get<std::string>());
