@@ -155,12 +155,22 @@ def runBitmill(server, server_pid, options):
         sampler.stop()
     if task["status"] != "completed":
         raise RuntimeError(f"task {task['id']} ended {task['status']}: {task.get('error')}")
+    checkOutput(task, options)
     return {
         "seconds": elapsed,
         "peak_rss_kib": sampler.task_peak_kib,
         "server_rss_kib": sampler.server_peak_kib,
         "task_processes": len(sampler.task_processes_seen),
     }
+
+
+def checkOutput(task, options):
+    """Raise when a completed task's output does not have the requested width or height."""
+    output = task.get("output") or {}
+    for dimension in ("width", "height"):
+        if dimension in options and output.get(dimension) != options[dimension]:
+            raise RuntimeError(f"task {task['id']}: output {dimension} is "
+                               f"{output.get(dimension)}, expected {options[dimension]}")
 
 
 def runCommand(argv, work_dir):

@@ -79,7 +79,8 @@ cp -- "$source_image" "$work/inputs/image.jpg"
 ffmpeg -nostdin -v error -stream_loop -1 -i "$source_speech" -t "$audio_seconds" \
     -ar 44100 -ac 2 -c:a pcm_s16le "$work/inputs/audio.wav"
 
-api_key=bench-$RANDOM$RANDOM
+# bitmill requires an API key of at least 16 characters.
+api_key=bench-$(od -An -N16 -tx1 /dev/urandom | tr -d " \n")
 "$bitmill" serve --data-dir "$work/data" --listen 127.0.0.1:0 \
     --delivery-listen 127.0.0.1:0 --api-key "$api_key" --log-level warn \
     >"$work/server.log" 2>&1 &
@@ -97,7 +98,7 @@ delivery_url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["
 
 mkdir -p "$repo/bench/results"
 mode=$([[ $quick == 1 ]] && echo quick || echo full)
-title="bitmill $("$bitmill" version 2>/dev/null | head -1 || echo '?'), $mode run"
+title="$("$bitmill" version 2>/dev/null | head -1 || echo 'bitmill (unknown version)'), $mode run"
 title+=" ($warmup warm-up + $runs counted per tool), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ);"
 title+=" video ${video_seconds} s, WAV ${audio_seconds} s"
 python3 "$repo/bench/bench.py" --api "$api_url" --delivery "$delivery_url" \
