@@ -134,7 +134,7 @@ Result<domain::ApiKey> authenticate(const std::string& token, db::Store& store) 
 // Reads the body of a POST, PATCH or PUT through httplib's content reader.
 // A request with neither Content-Length nor Transfer-Encoding has no body
 // (RFC 9112, section 6.3). httplib 0.11.4 reads such a body until the
-// connection closes or its read timeout passes and then answers 400, so
+// connection closes or its read timeout passes and then responds with 400, so
 // `curl -X POST` without data failed. Skipping the read accepts it.
 Result<std::string> readBody(const httplib::Request& request, httplib::Response& response,
                              const httplib::ContentReader& reader, const Config& config) {
@@ -470,7 +470,7 @@ Router::Router(httplib::Server& server, std::shared_ptr<ApiContext> context)
     : server_(server),
       context_(std::move(context)),
       idempotency_locks_(std::make_shared<IdempotencyLocks>()) {
-    // httplib answers 413 for a Content-Length over this limit without
+    // httplib responds with 413 for a Content-Length over this limit without
     // keeping the body; readBody() and the error handler below write the
     // message.
     server_.set_payload_max_length(

@@ -1,7 +1,7 @@
-// Settings of a bitmill process. Defaults here are the documented defaults;
-// server/config_loader.cc fills the struct from a config file, BITMILL_*
-// environment variables and command-line flags, in that order of precedence
-// (a flag beats a variable beats the file).
+// Settings of a bitmill process, with the documented defaults.
+// core/config_loader.cc fills the struct from a config file, BITMILL_*
+// environment variables and command-line flags. A flag beats a variable,
+// and a variable beats the file.
 #pragma once
 
 #include <cstdint>

@@ -17,8 +17,8 @@ void fillRandom(unsigned char* buffer, size_t size) {
     while (filled < size) {
         ssize_t got = getrandom(buffer + filled, size - filled, 0);
         if (got < 0) {
-            // getrandom only fails on a broken kernel interface; ids without
-            // entropy would be guessable, so this is not recoverable.
+            // getrandom fails only when the kernel lacks it or a bad buffer is
+            // passed. Ids without entropy would be guessable, so this is fatal.
             throw std::runtime_error("getrandom failed");
         }
         filled += static_cast<size_t>(got);

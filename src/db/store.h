@@ -35,9 +35,9 @@ struct TaskFilter {
     std::optional<std::string> parent_id;
 };
 
-// What a worker records when a task succeeds: the output file to insert
-// and the media fields to update, published in one transaction with the
-// task's completion, so an output appears exactly once.
+// What a worker records when a task succeeds: the output file and the media
+// rows. completeTask writes them in the transaction that completes the task,
+// and only if the worker still owns it, so an output appears at most once.
 struct TaskCompletion {
     // Inserted, or replacing the row with the same id (an ingest that fills
     // the file row POST /files created); becomes the task's output.
@@ -114,10 +114,10 @@ public:
                                                   const std::string& task_id,
                                                   int64_t now_ms) = 0;
 
-    // Queue operations (used by queue/). A task is owned by the worker
-    // named in lease_owner while status is processing and the lease has
-    // not expired; every worker-side update is conditional on that, so a
-    // worker that lost its lease gets Conflict and must stop.
+    // Queue operations (used by queue/). A task belongs to the worker named
+    // in lease_owner while its status is processing, until reclaimExpiredLeases
+    // takes an expired lease back. Every worker-side update is conditional on
+    // both, so a worker that lost the task gets Conflict and must stop.
 
     // Claims the oldest pending task whose run_after has passed: status
     // processing, attempts + 1, lease until now + lease_ms. nullopt when
@@ -141,9 +141,9 @@ public:
     // attempts left go back to pending, the others fail with a message
     // naming the attempts. Returns how many were changed.
     virtual Result<int> reclaimExpiredLeases(int64_t now_ms) = 0;
-    // Does the same for every processing task, expired or not. Only for a
-    // process that knows no other process uses the database (the embedded
-    // server holding its data directory lock) after a restart.
+    // Does the same for every processing task, expired or not. Call it only
+    // after a restart, from a process that is sure no other process uses the
+    // database: the embedded server that holds its data-directory lock.
     virtual Result<int> reclaimAllLeases(int64_t now_ms) = 0;
     // Returns the number of pending tasks that are due.
     virtual Result<int64_t> countDueTasks(int64_t now_ms) = 0;

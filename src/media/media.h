@@ -1,7 +1,7 @@
 // Public entry points of the media layer: probing, video, audio and image
 // conversion, and frame grabs. This is the only folder that includes FFmpeg
 // or libvips headers; callers pass local file paths and plain option
-// structs, so nothing here knows about the database, storage or HTTP.
+// structs, so nothing here depends on the database, storage or HTTP.
 //
 // Every function is synchronous, may use several threads internally, and
 // reports failures as Error: UnsupportedMedia for input that cannot be read
@@ -35,7 +35,8 @@ struct Dimension {
     bool percent = false;
 };
 
-// How an output box of width x height is filled when both are given:
+// Output size and fit. When both width and height are given, `fit` sets
+// how the box is filled:
 // "fill" stretches, "cover" scales and crops, "contain" scales and pads.
 // `position` picks the kept part (cover) or the placement (contain):
 // center, top, bottom, left, right, top_left, top_right, bottom_left,

@@ -79,6 +79,8 @@ Result<MediaProperties> probeInSandbox(const Config& config, const std::string& 
     if (!child.ok()) {
         return child.error();
     }
+
+    // Read the child's one-line output until it exits or the time runs out.
     std::string output;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     std::optional<tasks::ExitStatus> exit;
@@ -99,6 +101,8 @@ Result<MediaProperties> probeInSandbox(const Config& config, const std::string& 
     while ((got = read(child->stdoutFd(), buffer, sizeof(buffer))) > 0) {
         output.append(buffer, static_cast<size_t>(got));
     }
+
+    // Map the outcome: a crash, a probe error, or the measured properties.
     if (!exit->exited || exit->code != 0) {
         return Error::unsupportedMedia("the file could not be read as media: " +
                                        tasks::describeExit(*exit, limits));
@@ -252,8 +256,8 @@ int runServe(Config config) {
     if (!data_lock.ok()) {
         return fail(data_lock.error());
     }
-    // Work folders left by a process that was killed hold partial outputs of
-    // tasks that are retried below; the lock proves no task runs in them.
+    // Work folders left by a killed process contain partial outputs of tasks
+    // that are retried below. The lock proves that no task runs in them.
     fs::remove_all(fs::path(config.data_dir) / "work", fs_error);
     fs::create_directories(fs::path(config.data_dir) / "work", fs_error);
     auto secret = loadOrCreateServerSecret(config.data_dir);

@@ -1,7 +1,7 @@
-// Starts bitmill's own binary as a child process under resource limits:
-// address space (RLIMIT_AS), CPU time (RLIMIT_CPU), no core dumps, its own
-// process group and working directory, and death with its parent, so a
-// hostile input can only end that process.
+// Starts bitmill's own binary as a child process under resource limits.
+// The child gets an address-space limit (RLIMIT_AS), a CPU-time limit
+// (RLIMIT_CPU), no core dumps, its own process group and working directory,
+// and dies with its parent. A hostile input can then end only that process.
 #pragma once
 
 #include <sys/types.h>
@@ -39,7 +39,7 @@ private:
     int stdout_fd_;
 };
 
-// How a child ended.
+// Exit code or signal of a child that ended.
 struct ExitStatus {
     bool exited = false;  // true: exited with `code`; false: killed by `signal`
     int code = 0;

@@ -23,7 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-// The end of a task process, as the worker sees it.
+// Outcome of a task process, as the worker classifies it.
 struct ProcessOutcome {
     enum class Kind { Finished, Abandoned, LeaseLost, TimedOut, Crashed } kind;
     std::string message;

@@ -260,8 +260,8 @@ Status runJob(const JobSpec& job, ProgressReporter& progress, JobResult& result)
     return Error::invalidArgument("task kind '" + job.kind + "' is not available in this build");
 }
 
-// Test hook: lets end-to-end tests prove that a crashing or hanging task
-// process fails only its own task. Ignored unless the variable is set.
+// Test hook for end-to-end tests: BITMILL_FAULT_INJECTION=crash or hang makes
+// the task process crash or hang, to show that only its own task fails.
 void applyFaultInjectionForTest() {
     const char* fault = std::getenv("BITMILL_FAULT_INJECTION");
     if (fault == nullptr) {

@@ -1,7 +1,7 @@
-// Workers of one process: each claims a task from the queue, runs it in a
-// sandboxed task process, keeps the lease alive with heartbeats that carry
-// progress, and publishes the outputs (blob first, then the rows in one
-// transaction) or fails/retries the task.
+// Workers of one process. Each claims a task from the queue and runs it in a
+// sandboxed task process, renewing the lease with heartbeats that carry
+// progress. It then publishes the outputs (blobs first, then the rows in one
+// transaction), or fails the task or schedules a retry.
 #pragma once
 
 #include <atomic>

@@ -1,6 +1,6 @@
 // The one place that includes FFmpeg's headers: owning pointer types with
 // a stateless deleter per FFmpeg object, and the conversion of AVERROR
-// codes to bitmill::Error. Code outside media/ffmpeg never sees these.
+// codes to bitmill::Error. Code outside media/ffmpeg does not include this header.
 #pragma once
 
 extern "C" {

@@ -14,7 +14,7 @@
 namespace bitmill::media::ffmpeg {
 namespace {
 
-// Which video and audio codecs each container takes. MOV holds neither
+// Video and audio codecs that each container accepts. MOV accepts neither
 // VP9/AV1 nor Opus in FFmpeg 5.1's muxer, and WebM only VP8/VP9/AV1 with
 // Vorbis/Opus.
 struct ContainerRule {
