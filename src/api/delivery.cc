@@ -18,6 +18,7 @@
 #include "api/uploads.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "domain/delivery_path.h"
 
 namespace bitmill::api {
@@ -247,6 +248,17 @@ Status serveFile(ApiContext& context, const httplib::Request& request, httplib::
         response.status = 304;
         return okStatus();
     }
+    if (request.method == "GET" && context.config.delivery_redirect_seconds > 0) {
+        // The object store serves the bytes, ranges included, from a URL
+        // that expires; local storage has no such URL and streams below.
+        if (auto url = context.blobs->presignGet(file.storage_key,
+                                                 context.config.delivery_redirect_seconds)) {
+            response.status = 302;
+            response.set_header("Location", *url);
+            response.set_header("Cache-Control", "private, no-store");
+            return okStatus();
+        }
+    }
 
     auto reader = context.blobs->openReader(file.storage_key);
     if (!reader.ok()) {
@@ -412,9 +424,10 @@ httplib::Server::HandlerResponse completeHttplibError(ApiContext& context,
 void logAccess(const httplib::Request& request, const httplib::Response& response) {
     int64_t duration_ms = -1;
     if (request_start) {
-        duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::steady_clock::now() - *request_start)
-                          .count();
+        auto elapsed = std::chrono::steady_clock::now() - *request_start;
+        duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+        metrics::recordHttpRequest("delivery", request.method, "/{path}", response.status,
+                                   std::chrono::duration<double>(elapsed).count());
         request_start.reset();
     }
     size_t bytes = response.body.empty() ? response.content_length_ : response.body.size();

@@ -6,13 +6,19 @@
 #include "api/delivery.h"
 #include "api/handlers.h"
 #include "api/http_listener.h"
+#include "api/operations.h"
 #include "api/router.h"
+#include "core/clock.h"
 
 namespace bitmill::api {
 
 namespace {
 
-Result<ApiResponse> getHealth(RequestContext&) {
+Result<ApiResponse> getHealth(RequestContext& context) {
+    auto due = context.api.store->countDueTasks(nowMillis());
+    if (!due.ok()) {
+        return Error::unavailable("the metadata store is unreachable: " + due.error().message());
+    }
     return ApiResponse::unwrapped(Json{{"status", "ok"}});
 }
 
@@ -21,6 +27,7 @@ Result<ApiResponse> getHealth(RequestContext&) {
 std::unique_ptr<Listener> makeApiListener(std::shared_ptr<ApiContext> context) {
     auto server = std::make_unique<httplib::Server>();
     configureServer(*server);
+    registerMetricsRoute(*server, context->store);
     Router router(*server, context);
     router.add("GET", "/healthz", getHealth, RouteOptions{.authenticate = false});
     registerTaskRoutes(router);

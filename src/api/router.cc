@@ -4,6 +4,7 @@
 #include <chrono>
 #include <exception>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -12,6 +13,7 @@
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "fmt/format.h"
 
 namespace bitmill::api {
@@ -76,6 +78,11 @@ namespace {
 // Idempotency keys are honoured for this long after the first request.
 constexpr int64_t kIdempotencyWindowMs = 24LL * 3600 * 1000;
 constexpr size_t kMaxIdempotencyKeyLength = 255;
+// A duplicate waits this long for the first request with its key to finish.
+constexpr auto kReservationWait = std::chrono::seconds(10);
+constexpr auto kReservationPollInterval = std::chrono::milliseconds(25);
+// A reservation this old belongs to a process that died mid-request.
+constexpr int64_t kStaleReservationMs = 60'000;
 
 // Facts for the access log line of the request this thread is serving.
 // httplib runs the pre-routing hook, the handler and the logger of one
@@ -243,19 +250,79 @@ Result<std::optional<domain::IdempotencyRecord>> findEarlierResponse(
     return earlier;
 }
 
-void storeResponse(const std::string& request_hash, const httplib::Response& response,
-                   const std::string& project_id, const std::string& key, const RequestScope& scope,
-                   db::Store& store) {
-    domain::IdempotencyRecord record;
-    record.project_id = project_id;
-    record.key = key;
-    record.request_hash = request_hash;
-    record.status_code = response.status;
-    record.response_body = response.body;
-    record.created_ms = nowMillis();
-    auto stored = store.insertIdempotency(record);
-    // Conflict means another process stored a response for the key first.
-    if (!stored.ok() && stored.error().code() != ErrorCode::Conflict) {
+// Outcome of reserving an Idempotency-Key before running its request.
+struct Reservation {
+    // The response to replay when an earlier request with the key finished.
+    std::optional<domain::IdempotencyRecord> earlier;
+    // The reservation row inserted for this request otherwise.
+    domain::IdempotencyRecord reserved;
+};
+
+// Reserves `key` for this request by inserting a record with status 0, so
+// that a duplicate sent to any API process waits for this one and replays
+// its response. Waits while another request holds the key, and takes over a
+// reservation older than kStaleReservationMs (its process died). Conflict
+// when the key was used with another body or stays reserved too long.
+Result<Reservation> reserveIdempotencyKey(const std::string& request_hash,
+                                          const std::string& project_id, const std::string& key,
+                                          db::Store& store) {
+    const auto wait_until = std::chrono::steady_clock::now() + kReservationWait;
+    while (true) {
+        BM_ASSIGN_OR_RETURN(auto earlier,
+                            findEarlierResponse(request_hash, project_id, key, store));
+        const int64_t now = nowMillis();
+        if (earlier && earlier->status_code != 0) {
+            return Reservation{std::move(earlier), {}};
+        }
+        if (earlier && now - earlier->created_ms > kStaleReservationMs) {
+            log::get("api")->warn("taking over a stale Idempotency-Key reservation key={} "
+                                  "project_id={} age_ms={}",
+                                  key, project_id, now - earlier->created_ms);
+            BM_RETURN_IF_ERROR(
+                store.deleteIdempotencyReservation(project_id, key, earlier->created_ms));
+            continue;
+        }
+        if (!earlier) {
+            domain::IdempotencyRecord reservation;
+            reservation.project_id = project_id;
+            reservation.key = key;
+            reservation.request_hash = request_hash;
+            reservation.status_code = 0;
+            reservation.created_ms = now;
+            Status inserted = store.insertIdempotency(reservation);
+            if (inserted.ok()) {
+                return Reservation{std::nullopt, std::move(reservation)};
+            }
+            if (inserted.error().code() != ErrorCode::Conflict) {
+                return inserted.error();
+            }
+            // Another process reserved the key in between: look again.
+            continue;
+        }
+        if (std::chrono::steady_clock::now() >= wait_until) {
+            return Error::conflict(fmt::format(
+                "a request with Idempotency-Key '{}' is still running; retry it later", key));
+        }
+        std::this_thread::sleep_for(kReservationPollInterval);
+    }
+}
+
+// Stores the response over this request's reservation, or releases the
+// reservation when the response is not to be replayed.
+void storeResponse(const httplib::Response& response, domain::IdempotencyRecord reservation,
+                   const RequestScope& scope, db::Store& store) {
+    Status stored = okStatus();
+    // 5xx responses are not stored, because SDKs retry them and the retry
+    // should run the request again.
+    if (response.status >= 500) {
+        stored = store.deleteIdempotencyReservation(reservation.project_id, reservation.key,
+                                                    reservation.created_ms);
+    } else {
+        reservation.status_code = response.status;
+        reservation.response_body = response.body;
+        stored = store.completeIdempotency(reservation);
+    }
+    if (!stored.ok()) {
         log::get("api")->warn("store idempotent response failed: {} request_id={}",
                               stored.error().toLogString(), scope.request_id);
     }
@@ -281,6 +348,8 @@ void dispatch(const RegisteredRoute& route, const httplib::Request& request,
     ApiContext& context = *route.context;
     tl_access_trace.route = route.route;
     RequestScope scope = beginRequest(request, response, context);
+    // This request's Idempotency-Key reservation, released on every path.
+    std::optional<domain::IdempotencyRecord> reservation;
     try {
         std::string raw_body;
         if (reader != nullptr) {
@@ -323,10 +392,8 @@ void dispatch(const RegisteredRoute& route, const httplib::Request& request,
         const std::string request_hash = requestHash(request, raw_body);
         // Requests with the same key wait for each other from the lookup to
         // the stored response, so a concurrent duplicate replays the first
-        // response instead of running again.
-        // NOTE: the lock is per process. Several API processes sharing one
-        // database would need a reservation row inserted before the handler
-        // runs to keep concurrent duplicates from all running.
+        // response instead of running again: within this process by a lock,
+        // and across API processes by a reservation row in the database.
         std::optional<IdempotencyLocks::Guard> idempotency_guard;
         if (!idempotency_key.empty()) {
             if (idempotency_key.size() > kMaxIdempotencyKeyLength) {
@@ -338,18 +405,19 @@ void dispatch(const RegisteredRoute& route, const httplib::Request& request,
             }
             idempotency_guard.emplace(*route.idempotency_locks,
                                       key.project_id + "\n" + idempotency_key);
-            auto earlier =
-                findEarlierResponse(request_hash, key.project_id, idempotency_key, *context.store);
-            if (!earlier.ok()) {
-                writeError(response, scope, earlier.error());
+            auto reserved = reserveIdempotencyKey(request_hash, key.project_id, idempotency_key,
+                                                  *context.store);
+            if (!reserved.ok()) {
+                writeError(response, scope, reserved.error());
                 return;
             }
-            if (*earlier) {
-                response.status = (*earlier)->status_code;
+            if (reserved->earlier) {
+                response.status = reserved->earlier->status_code;
                 response.set_header("Idempotent-Replayed", "true");
-                response.set_content((*earlier)->response_body, "application/json");
+                response.set_content(reserved->earlier->response_body, "application/json");
                 return;
             }
+            reservation = std::move(reserved->reserved);
         }
 
         RequestContext request_context{request, scope, context, key, token, body};
@@ -363,17 +431,18 @@ void dispatch(const RegisteredRoute& route, const httplib::Request& request,
             }
             writeError(response, scope, reply.error());
         }
-        // 5xx responses are not stored, because SDKs retry them and the
-        // retry should run the request again.
-        if (!idempotency_key.empty() && response.status < 500) {
-            storeResponse(request_hash, response, key.project_id, idempotency_key, scope,
-                          *context.store);
+        if (reservation) {
+            storeResponse(response, std::move(*reservation), scope, *context.store);
+            reservation.reset();
         }
     } catch (const std::exception& e) {
         log::get("api")->error("request failed with an exception: {} route={} request_id={}",
                                e.what(), route.route, scope.request_id);
         response.headers.erase("Link");
         writeError(response, scope, Error::internal("internal server error"));
+        if (reservation) {
+            storeResponse(response, std::move(*reservation), scope, *context.store);
+        }
     }
 }
 
@@ -408,6 +477,8 @@ void writeAccessLog(const httplib::Request& request, const httplib::Response& re
     const auto elapsed = std::chrono::steady_clock::now() - tl_access_trace.start;
     const double duration_ms =
         std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count() / 1000.0;
+    metrics::recordHttpRequest("api", request.method, tl_access_trace.route, response.status,
+                               duration_ms / 1000.0);
     log::get("access")->info("{} {} status={} bytes={} duration_ms={:.1f} request_id={}",
                              request.method, tl_access_trace.route, response.status,
                              response.body.size(), duration_ms,

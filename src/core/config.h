@@ -38,7 +38,9 @@ struct Config {
     std::string database_url;
     // Empty means local files under {data_dir}/files.
     std::string storage_url;
-    int workers = 0;  // 0 means one per CPU core
+    // Tasks run at once by this process: -1 means one per CPU core, 0 runs
+    // none (an API-only process of a scaled-out deployment).
+    int workers = -1;
     int max_attempts = 3;
     int lease_seconds = 30;
     int retry_backoff_seconds = 5;
@@ -46,9 +48,16 @@ struct Config {
     // "envelope".
     std::string default_response_mode = "bare";
     bool delivery_private = false;
+    // When above 0 and the storage can presign URLs (S3), delivery responds
+    // to a GET with a 302 to a presigned URL valid this many seconds, instead
+    // of streaming the bytes through bitmill.
+    int delivery_redirect_seconds = 0;
     // Hosts or CIDR ranges that URL inputs may reach although they are
     // loopback or private, e.g. "127.0.0.1/32,media.internal".
     std::vector<std::string> url_allow_list;
+    // host:port of the health and metrics listener of `bitmill worker`;
+    // empty starts none.
+    std::string health_listen;
     std::string log_level = "info";
     // Path of the bitmill executable, used to start task processes.
     std::string executable_path;

@@ -82,12 +82,32 @@ const std::vector<Setting>& settings() {
         {"api_key", "(generated)",
          "API key to install for the default project instead of generating one",
          stringSetter(&Config::api_key)},
-        {"database_url", "sqlite://{data_dir}/bitmill.db", "metadata and queue database",
+        {"database_url", "sqlite://{data_dir}/bitmill.db",
+         "metadata and queue database: sqlite://PATH, or postgres://USER@HOST:PORT/DB shared "
+         "by several processes",
          stringSetter(&Config::database_url)},
-        {"storage_url", "{data_dir}/files", "where file bytes are stored",
+        {"storage_url", "{data_dir}/files",
+         "where file bytes are stored: a folder, file://PATH, or "
+         "s3://BUCKET/PREFIX?region=R&endpoint=URL&path_style=true",
          stringSetter(&Config::storage_url)},
-        {"workers", "number of CPU cores", "tasks run at once by this process (0 = cores)",
-         numberSetter(&Config::workers, "workers", 0)},
+        {"workers", "auto", "tasks run at once by this process: auto (one per CPU core), or a "
+         "count; 0 runs no tasks (API only)",
+         [](Config& config, const std::string& value) -> Status {
+             if (value == "auto") {
+                 config.workers = -1;
+                 return okStatus();
+             }
+             char* end = nullptr;
+             long parsed = std::strtol(value.c_str(), &end, 10);
+             if (value.empty() || *end != '\0' || parsed < 0 || parsed > 1024) {
+                 return badValue("workers", value, "auto or a whole number from 0 to 1024");
+             }
+             config.workers = static_cast<int>(parsed);
+             return okStatus();
+         }},
+        {"health_listen", "(none)",
+         "host:port of `bitmill worker`'s /healthz and /metrics listener",
+         stringSetter(&Config::health_listen)},
         {"task_max_attempts", "3", "attempts before a task whose process died fails",
          numberSetter(&Config::max_attempts, "task_max_attempts", 1)},
         {"lease_seconds", "30", "a task lease not renewed for this long is reclaimed",
@@ -107,6 +127,10 @@ const std::vector<Setting>& settings() {
          [](Config& config, const std::string& value) {
              return setBool(config.delivery_private, "delivery_private", value);
          }},
+        {"delivery_redirect_seconds", "0",
+         "with S3 storage, answer delivery GETs with a 302 to a presigned URL valid this many "
+         "seconds (0 streams the bytes through bitmill)",
+         numberSetter(&Config::delivery_redirect_seconds, "delivery_redirect_seconds", 0)},
         {"url_allow", "(empty)",
          "comma-separated hosts or CIDR ranges URL inputs may reach although private",
          [](Config& config, const std::string& value) -> Status {

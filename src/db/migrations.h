@@ -19,4 +19,8 @@ struct Migration {
 // Returns the SQLite migrations, ordered by version.
 const std::vector<Migration>& sqliteMigrations();
 
+// Returns the PostgreSQL migrations, ordered by version, with the same
+// versions as sqliteMigrations().
+const std::vector<Migration>& postgresMigrations();
+
 }  // namespace bitmill::db

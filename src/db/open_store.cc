@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "db/postgres/postgres_store.h"
 #include "db/sqlite/sqlite_store.h"
 
 namespace bitmill::db {
@@ -44,12 +45,13 @@ Result<StorePtr> openStore(const std::string& database_url, const std::string& d
         return openSqliteFile(database_url.substr(std::string_view("sqlite://").size()));
     }
     if (startsWith(database_url, "postgres://") || startsWith(database_url, "postgresql://")) {
-        return Error::invalidArgument("PostgreSQL support is not built yet");
+        return openPostgresStore(database_url);
     }
     size_t scheme_end = database_url.find("://");
     if (scheme_end != std::string::npos) {
         return Error::invalidArgument(
-            fmt::format("unsupported database URL scheme '{}': use sqlite://PATH or a file path",
+            fmt::format("unsupported database URL scheme '{}': use sqlite://PATH, a file path or "
+                        "postgres://USER@HOST:PORT/DATABASE",
                         database_url.substr(0, scheme_end)));
     }
     return openSqliteFile(database_url);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +51,13 @@ struct TaskCompletion {
     std::optional<domain::MediaRecord> media_update;
     // When set, a new media row inserted before the file (ingest).
     std::optional<domain::MediaRecord> media_insert;
+};
+
+// The number of unfinished tasks of one kind and status, for /metrics.
+struct TaskCount {
+    std::string kind;
+    domain::TaskStatus status = domain::TaskStatus::Pending;
+    int64_t count = 0;
 };
 
 class Store {
@@ -147,6 +155,15 @@ public:
     virtual Result<int> reclaimAllLeases(int64_t now_ms) = 0;
     // Returns the number of pending tasks that are due.
     virtual Result<int64_t> countDueTasks(int64_t now_ms) = 0;
+    // Counts the pending, waiting and processing tasks of every project by
+    // kind and status. Finished tasks are not counted, so the cost follows
+    // the queue's depth, not its history.
+    virtual Result<std::vector<TaskCount>> countUnfinishedTasks() = 0;
+    // Registers `handler` to be called, from a background thread, whenever
+    // another process may have made a task due (inserted one, retried one or
+    // reclaimed a lease), so idle workers wake without polling. Backends
+    // shared by several processes implement it; the default does nothing.
+    virtual void setTaskWakeHandler(std::function<void()> handler) { (void)handler; }
 
     // Chunked uploads.
 
@@ -161,8 +178,17 @@ public:
 
     virtual Result<std::optional<domain::IdempotencyRecord>> findIdempotency(
         const std::string& project_id, const std::string& key, int64_t not_before_ms) = 0;
-    // Conflict when the key is already stored.
+    // Conflict when the key is already stored. A record with status_code 0
+    // is a reservation: the request is still running, maybe in another
+    // process.
     virtual Status insertIdempotency(const domain::IdempotencyRecord& record) = 0;
+    // Replaces the reservation of record.key made at record.created_ms with
+    // the response in `record`. Conflict when that reservation is gone.
+    virtual Status completeIdempotency(const domain::IdempotencyRecord& record) = 0;
+    // Deletes the reservation of `key` made at `created_ms`; deleting one
+    // that is gone succeeds. A stored response is never deleted here.
+    virtual Status deleteIdempotencyReservation(const std::string& project_id,
+                                                const std::string& key, int64_t created_ms) = 0;
 };
 
 using StorePtr = std::shared_ptr<Store>;

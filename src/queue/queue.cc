@@ -31,7 +31,12 @@ TaskQueue::TaskQueue(db::StorePtr store, QueueOptions options, ClockFunction clo
     if (!clock_) {
         clock_ = nowMillis;
     }
+    // Another process enqueued or requeued a task: wake every idle worker,
+    // because a notification may stand for several tasks.
+    store_->setTaskWakeHandler([this] { notifyAll(); });
 }
+
+TaskQueue::~TaskQueue() { store_->setTaskWakeHandler(nullptr); }
 
 Status TaskQueue::enqueue(const domain::TaskRecord& task) {
     BM_RETURN_IF_ERROR(store_->insertTask(task));

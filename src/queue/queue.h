@@ -34,14 +34,17 @@ int64_t retryDelayMs(const QueueOptions& options, int attempts);
 // Milliseconds since the Unix epoch; replaceable in tests.
 using ClockFunction = std::function<int64_t()>;
 
-// Thread-safe. The wake-up signal is in-process: it serves one bitmill
-// process with the SQLite store, and workers still poll at `max_wait`
-// intervals so they also see tasks that another process enqueued and
-// retries that became due.
+// Thread-safe. The wake-up signal is in-process, fed also by the store's
+// task wake handler when the store is shared by several processes
+// (PostgreSQL's LISTEN/NOTIFY). Workers still wait at most `max_wait`, so
+// they also see retries whose backoff ended.
 class TaskQueue {
 public:
     explicit TaskQueue(db::StorePtr store, QueueOptions options = {},
                        ClockFunction clock = nullptr);
+    ~TaskQueue();
+    TaskQueue(const TaskQueue&) = delete;
+    TaskQueue& operator=(const TaskQueue&) = delete;
 
     const QueueOptions& options() const { return options_; }
 

@@ -15,6 +15,9 @@ constexpr const char* kUsage =
     "bitmill: a self-hosted media-processing server with an ittybit-compatible API.\n"
     "\n"
     "usage: bitmill serve [settings]          start the API, delivery and workers\n"
+    "                                         (--workers 0: API and delivery only)\n"
+    "       bitmill worker [settings]         start workers only, for a shared\n"
+    "                                         PostgreSQL database and storage\n"
     "       bitmill keys create|list|revoke   manage API keys\n"
     "       bitmill settings                  list every setting and its default\n"
     "       bitmill version\n";
@@ -30,21 +33,26 @@ int main(int argc, char** argv) {
     std::string command = arguments[0];
     std::vector<std::string> rest(arguments.begin() + 1, arguments.end());
     try {
-        if (command == "serve") {
+        if (command == "serve" || command == "worker") {
             std::vector<std::string> positional;
             auto config = bitmill::loadConfig(rest, &positional);
             if (!config.ok()) {
-                std::cerr << "bitmill serve: " << config.error().message() << "\n";
+                std::cerr << "bitmill " << command << ": " << config.error().message() << "\n";
                 return 2;
             }
             if (!positional.empty()) {
-                std::cerr << "bitmill serve: unexpected argument '" << positional[0] << "'\n";
+                std::cerr << "bitmill " << command << ": unexpected argument '" << positional[0]
+                          << "'\n";
                 return 2;
             }
-            return bitmill::server::runServe(*config);
+            return command == "serve" ? bitmill::server::runServe(*config)
+                                      : bitmill::server::runWorker(*config);
         }
         if (command == "run-task" && rest.size() == 1) {
             return bitmill::tasks::runTaskProcess(rest[0]);
+        }
+        if (command == "task-host" && rest.empty()) {
+            return bitmill::tasks::runTaskHostProcess();
         }
         if (command == "probe" && (rest.size() == 1 || rest.size() == 2)) {
             return bitmill::tasks::runProbeProcess(rest[0], rest.size() == 2 ? rest[1] : "{}");

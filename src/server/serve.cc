@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "api/api.h"
+#include "api/operations.h"
 #include "cli/keys.h"
 #include "core/clock.h"
 #include "core/crypto.h"
@@ -123,14 +124,15 @@ Result<MediaProperties> probeInSandbox(const Config& config, const std::string& 
     return MediaProperties::fromJson(json["props"]);
 }
 
-Status writeListenFile(const std::string& data_dir, const std::string& api_url,
-                       const std::string& delivery_url) {
+// Writes {data_dir}/listen.json atomically: the bound addresses, and for
+// scripts and tests the sign that the process is ready.
+Status writeListenFile(const std::string& data_dir, const Json& addresses) {
     fs::path path = fs::path(data_dir) / "listen.json";
     fs::path temporary = path;
     temporary += ".tmp";
     {
         std::ofstream out(temporary);
-        out << Json{{"api", api_url}, {"delivery", delivery_url}}.dump() << "\n";
+        out << addresses.dump() << "\n";
         if (!out.good()) {
             return Error::unavailable("write " + path.string() + " failed");
         }
@@ -205,10 +207,105 @@ bool isEmbeddedDatabase(const std::string& database_url) {
            database_url.find("://") == std::string::npos;
 }
 
-int fail(const Error& error) {
+int fail(std::string_view command, const Error& error) {
     log::get("server")->error("start failed: {}", error.toLogString());
-    std::cerr << "bitmill serve: " << error.message() << "\n";
+    std::cerr << "bitmill " << command << ": " << error.message() << "\n";
     return 1;
+}
+
+// Blocks SIGTERM and SIGINT in this thread and every thread started after
+// it, so that only waitForTermination() receives them.
+sigset_t blockTerminationSignals() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    return signals;
+}
+
+int waitForTermination(const sigset_t& signals) {
+    int received = 0;
+    sigwait(&signals, &received);
+    return received;
+}
+
+// The resources every process role shares: the locked data directory, the
+// store, the blob store and the queue.
+struct Runtime {
+    std::optional<DataDirectoryLock> data_lock;
+    db::StorePtr store;
+    storage::BlobStorePtr blobs;
+    std::shared_ptr<queue::TaskQueue> task_queue;
+};
+
+// Prepares the data directory and opens the backends. `config` gets its
+// absolute data_dir, the executable path and the worker count resolved.
+Result<Runtime> openRuntime(Config& config) {
+    std::error_code fs_error;
+    fs::create_directories(fs::path(config.data_dir) / "work", fs_error);
+    fs::create_directories(fs::path(config.data_dir) / "uploads", fs_error);
+    if (fs_error) {
+        return Error::unavailable("create data directory '" + config.data_dir +
+                                  "': " + fs_error.message());
+    }
+    config.data_dir = fs::absolute(config.data_dir).string();
+    config.executable_path = executablePath();
+    if (config.workers < 0) {
+        config.workers = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+    }
+    if (auto allow_list = net::AllowList::create(config.url_allow_list); !allow_list.ok()) {
+        return allow_list.error();
+    }
+
+    Runtime runtime;
+    BM_ASSIGN_OR_RETURN(DataDirectoryLock lock, lockDataDirectory(config.data_dir));
+    runtime.data_lock.emplace(std::move(lock));
+    // Work folders left by a killed process contain partial outputs of tasks
+    // that are retried. The lock proves that no task of this folder runs.
+    fs::remove_all(fs::path(config.data_dir) / "work", fs_error);
+    fs::create_directories(fs::path(config.data_dir) / "work", fs_error);
+
+    BM_ASSIGN_OR_RETURN(runtime.store, db::openStore(config.database_url, config.data_dir));
+    if (isEmbeddedDatabase(config.database_url)) {
+        // Only this process uses an embedded database (the lock above), so a
+        // task still marked processing belonged to a process that died: run
+        // it again now instead of waiting for its lease to expire.
+        BM_ASSIGN_OR_RETURN(int reclaimed, runtime.store->reclaimAllLeases(nowMillis()));
+        if (reclaimed > 0) {
+            log::get("server")->warn("requeued tasks of a previous run count={}", reclaimed);
+        }
+    }
+    BM_ASSIGN_OR_RETURN(runtime.blobs, storage::openBlobStore(config.storage_url, config.data_dir));
+
+    queue::QueueOptions queue_options;
+    queue_options.lease_ms = int64_t{config.lease_seconds} * 1000;
+    queue_options.backoff_base_ms = int64_t{config.retry_backoff_seconds} * 1000;
+    runtime.task_queue = std::make_shared<queue::TaskQueue>(runtime.store, queue_options);
+    return runtime;
+}
+
+std::shared_ptr<tasks::WorkerContext> makeWorkerContext(const Config& config,
+                                                        const Runtime& runtime) {
+    auto context = std::make_shared<tasks::WorkerContext>();
+    context->config = config;
+    context->store = runtime.store;
+    context->blobs = runtime.blobs;
+    context->queue = runtime.task_queue;
+    return context;
+}
+
+// Loads the server secret. Processes that share a database must all use
+// the same one, because it seals the stored API keys and keys signed URLs,
+// so with a shared database it has to come from BITMILL_SECRET.
+Result<std::string> loadSecret(const Config& config) {
+    if (!isEmbeddedDatabase(config.database_url) && std::getenv("BITMILL_SECRET") == nullptr) {
+        return Error::invalidArgument(
+            "a shared database needs the same server secret in every API process: set "
+            "BITMILL_SECRET to 64 hex digits (e.g. the output of `openssl rand -hex 32`)");
+    }
+    return loadOrCreateServerSecret(config.data_dir);
 }
 
 }  // namespace
@@ -216,100 +313,40 @@ int fail(const Error& error) {
 int runServe(Config config) {
     auto logger = log::get("server");
     log::setLevel(config.log_level);
-
-    // Termination signals are handled by sigwait below; every thread started
-    // from here on inherits the blocked mask.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    signal(SIGPIPE, SIG_IGN);
-
-    std::error_code fs_error;
-    fs::create_directories(config.data_dir, fs_error);
-    fs::create_directories(fs::path(config.data_dir) / "work", fs_error);
-    fs::create_directories(fs::path(config.data_dir) / "uploads", fs_error);
-    if (fs_error) {
-        return fail(Error::unavailable("create data directory '" + config.data_dir +
-                                       "': " + fs_error.message()));
-    }
-    config.data_dir = fs::absolute(config.data_dir).string();
-    config.executable_path = executablePath();
-    if (config.workers <= 0) {
-        config.workers = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-    }
+    sigset_t signals = blockTerminationSignals();
 
     auto api_address = parseListen("listen", config.listen);
-    auto delivery_address = parseListen("delivery_listen", config.delivery_listen);
     if (!api_address.ok()) {
-        return fail(api_address.error());
+        return fail("serve", api_address.error());
     }
+    auto delivery_address = parseListen("delivery_listen", config.delivery_listen);
     if (!delivery_address.ok()) {
-        return fail(delivery_address.error());
+        return fail("serve", delivery_address.error());
     }
-
-    if (auto allow_list = net::AllowList::create(config.url_allow_list); !allow_list.ok()) {
-        return fail(allow_list.error());
+    auto runtime = openRuntime(config);
+    if (!runtime.ok()) {
+        return fail("serve", runtime.error());
     }
-    auto data_lock = lockDataDirectory(config.data_dir);
-    if (!data_lock.ok()) {
-        return fail(data_lock.error());
-    }
-    // Work folders left by a killed process contain partial outputs of tasks
-    // that are retried below. The lock proves that no task runs in them.
-    fs::remove_all(fs::path(config.data_dir) / "work", fs_error);
-    fs::create_directories(fs::path(config.data_dir) / "work", fs_error);
-    auto secret = loadOrCreateServerSecret(config.data_dir);
+    auto secret = loadSecret(config);
     if (!secret.ok()) {
-        return fail(secret.error());
+        return fail("serve", secret.error());
     }
-    auto store = db::openStore(config.database_url, config.data_dir);
-    if (!store.ok()) {
-        return fail(store.error());
-    }
-    auto project = (*store)->ensureDefaultProject();
+    auto project = runtime->store->ensureDefaultProject();
     if (!project.ok()) {
-        return fail(project.error());
+        return fail("serve", project.error());
     }
-    if (auto keys = installKeys(**store, *project, config, *secret); !keys.ok()) {
-        return fail(keys.error());
-    }
-    if (isEmbeddedDatabase(config.database_url)) {
-        // Only this process uses an embedded database (the lock above), so a
-        // task still marked processing belonged to a process that died: run
-        // it again now instead of waiting for its lease to expire.
-        auto reclaimed = (*store)->reclaimAllLeases(nowMillis());
-        if (!reclaimed.ok()) {
-            return fail(reclaimed.error());
-        }
-        if (*reclaimed > 0) {
-            logger->warn("requeued tasks of a previous run count={}", *reclaimed);
-        }
-    }
-    auto blobs = storage::openBlobStore(config.storage_url, config.data_dir);
-    if (!blobs.ok()) {
-        return fail(blobs.error());
+    if (auto keys = installKeys(*runtime->store, *project, config, *secret); !keys.ok()) {
+        return fail("serve", keys.error());
     }
 
-    queue::QueueOptions queue_options;
-    queue_options.lease_ms = int64_t{config.lease_seconds} * 1000;
-    queue_options.backoff_base_ms = int64_t{config.retry_backoff_seconds} * 1000;
-    auto task_queue = std::make_shared<queue::TaskQueue>(*store, queue_options);
-
-    auto worker_context = std::make_shared<tasks::WorkerContext>();
-    worker_context->config = config;
-    worker_context->store = *store;
-    worker_context->blobs = *blobs;
-    worker_context->queue = task_queue;
-    tasks::WorkerPool workers(worker_context);
+    tasks::WorkerPool workers(makeWorkerContext(config, *runtime));
 
     auto api_context = std::make_shared<api::ApiContext>();
-    api_context->store = *store;
-    api_context->blobs = *blobs;
+    api_context->store = runtime->store;
+    api_context->blobs = runtime->blobs;
     api_context->server_secret = *secret;
     api_context->org_id = orgIdFor(*secret);
-    api_context->wake_workers = [task_queue] { task_queue->notify(); };
+    api_context->wake_workers = [task_queue = runtime->task_queue] { task_queue->notify(); };
     api_context->probe_file = [config](const std::string& path) {
         return probeInSandbox(config, path);
     };
@@ -321,7 +358,7 @@ int runServe(Config config) {
     auto delivery_listener = api::makeDeliveryListener(api_context);
     auto delivery_port = delivery_listener->start(delivery_address->host, delivery_address->port);
     if (!delivery_port.ok()) {
-        return fail(delivery_port.error());
+        return fail("serve", delivery_port.error());
     }
     std::string delivery_url =
         "http://" + delivery_address->host + ":" + std::to_string(*delivery_port);
@@ -334,11 +371,13 @@ int runServe(Config config) {
     auto api_port = api_listener->start(api_address->host, api_address->port);
     if (!api_port.ok()) {
         delivery_listener->stop();
-        return fail(api_port.error());
+        return fail("serve", api_port.error());
     }
     std::string api_url = "http://" + api_address->host + ":" + std::to_string(*api_port);
-    workers.start(config.workers);
-    if (auto written = writeListenFile(config.data_dir, api_url, delivery_url); !written.ok()) {
+    if (config.workers > 0) {
+        workers.start(config.workers);
+    }
+    if (auto written = writeListenFile(config.data_dir, Json{{"api", api_url}, {"delivery", delivery_url}}); !written.ok()) {
         logger->warn("{}", written.error().toLogString());
     }
     logger->info("bitmill started api={} delivery={} public_delivery_url={} workers={} "
@@ -346,14 +385,67 @@ int runServe(Config config) {
                  api_url, delivery_url, config.public_delivery_url, config.workers,
                  config.data_dir);
 
-    int received = 0;
-    sigwait(&signals, &received);
+    int received = waitForTermination(signals);
     logger->info("shutting down signal={}", received);
     api_listener->stop();
     delivery_listener->stop();
     workers.stop(kShutdownGrace);
+    std::error_code fs_error;
     fs::remove(fs::path(config.data_dir) / "listen.json", fs_error);
     logger->info("bitmill stopped");
+    return 0;
+}
+
+int runWorker(Config config) {
+    auto logger = log::get("server");
+    log::setLevel(config.log_level);
+    sigset_t signals = blockTerminationSignals();
+
+    std::optional<HostPort> health_address;
+    if (!config.health_listen.empty()) {
+        auto parsed = parseListen("health_listen", config.health_listen);
+        if (!parsed.ok()) {
+            return fail("worker", parsed.error());
+        }
+        health_address = *parsed;
+    }
+    if (config.workers == 0) {
+        return fail("worker", Error::invalidArgument(
+                                  "invalid setting workers: '0' leaves `bitmill worker` "
+                                  "nothing to do; use auto or a count of 1 or more"));
+    }
+    auto runtime = openRuntime(config);
+    if (!runtime.ok()) {
+        return fail("worker", runtime.error());
+    }
+
+    std::unique_ptr<api::Listener> health_listener;
+    std::string health_url;
+    if (health_address) {
+        health_listener = api::makeHealthListener(runtime->store);
+        auto port = health_listener->start(health_address->host, health_address->port);
+        if (!port.ok()) {
+            return fail("worker", port.error());
+        }
+        health_url = "http://" + health_address->host + ":" + std::to_string(*port);
+    }
+    tasks::WorkerPool workers(makeWorkerContext(config, *runtime));
+    workers.start(config.workers);
+    if (auto written = writeListenFile(config.data_dir, Json{{"health", health_url}}); !written.ok()) {
+        logger->warn("{}", written.error().toLogString());
+    }
+    logger->info("bitmill worker started workers={} health={} data_dir={}", config.workers,
+                 health_url.empty() ? "none" : health_url, config.data_dir);
+
+    int received = waitForTermination(signals);
+    logger->info("shutting down signal={}", received);
+    if (health_listener) {
+        health_listener->stop();
+    }
+    workers.stop(kShutdownGrace);
+    std::error_code fs_error;
+    fs::remove(fs::path(config.data_dir) / "listen.json", fs_error);
+    logger->info("bitmill worker stopped");
     return 0;
 }
 

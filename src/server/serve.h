@@ -1,6 +1,6 @@
-// `bitmill serve`: the composition root. Opens the store, blob store and
-// queue, installs keys, starts the workers and both listeners, and shuts
-// down gracefully on SIGTERM or SIGINT.
+// The composition root of the long-running roles. `bitmill serve` runs the
+// API and delivery listeners and, unless workers is 0, workers; `bitmill
+// worker` runs only workers. Both shut down gracefully on SIGTERM or SIGINT.
 #pragma once
 
 #include "core/config.h"
@@ -9,5 +9,9 @@ namespace bitmill::server {
 
 // Runs until a termination signal; returns the process exit code.
 int runServe(Config config);
+
+// Runs workers (and the health listener when health_listen is set) until a
+// termination signal; returns the process exit code.
+int runWorker(Config config);
 
 }  // namespace bitmill::server

@@ -1,5 +1,5 @@
-// Byte storage behind one interface: local disk now, S3-compatible object
-// stores later. Keys are relative paths such as "prj_x/file_y.mp4". Objects
+// Byte storage behind one interface: local disk or an S3-compatible object
+// store. Keys are relative paths such as "prj_x/file_y.mp4". Objects
 // become visible only when complete: a reader never sees a partial write.
 // Implementations are thread-safe.
 #pragma once
@@ -53,6 +53,17 @@ public:
     // Returns a local path that reads the object directly when the store
     // is on local disk, so tasks can decode in place; nullopt otherwise.
     virtual std::optional<std::string> localPath(const std::string& key) = 0;
+    // Returns a URL that GETs the object without credentials for
+    // `expires_seconds`, when the store can sign one. The S3 store clamps the
+    // time to 1 second .. 7 days, S3's limit. Returns nullopt for stores that
+    // cannot sign, such as local disk, and for invalid keys. The object need
+    // not exist yet. The URL is a bearer credential: hand it only to the
+    // client it is meant for, and never log it.
+    virtual std::optional<std::string> presignGet(const std::string& key, int64_t expires_seconds) {
+        (void)key;
+        (void)expires_seconds;
+        return std::nullopt;
+    }
 };
 
 using BlobStorePtr = std::shared_ptr<BlobStore>;

@@ -6,6 +6,8 @@
 #include <filesystem>
 
 #include "storage/local/local_blob_store.h"
+#include "storage/s3/s3_blob_store.h"
+#include "storage/s3/s3_url.h"
 
 namespace bitmill::storage {
 
@@ -22,13 +24,14 @@ Result<BlobStorePtr> openBlobStore(const std::string& storage_url, const std::st
         return openLocalBlobStore(path);
     }
     if (storage_url.compare(0, 5, "s3://") == 0) {
-        return Error::invalidArgument("S3 storage is not built yet");
+        BM_ASSIGN_OR_RETURN(s3::S3Settings settings, s3::parseS3Url(storage_url));
+        return s3::openS3BlobStore(settings);
     }
     size_t scheme_end = storage_url.find("://");
     if (scheme_end != std::string::npos) {
-        return Error::invalidArgument(
-            fmt::format("unsupported storage URL scheme '{}': use file://PATH or a folder path",
-                        storage_url.substr(0, scheme_end)));
+        return Error::invalidArgument(fmt::format(
+            "unsupported storage URL scheme '{}': use file://PATH, s3://BUCKET or a folder path",
+            storage_url.substr(0, scheme_end)));
     }
     return openLocalBlobStore(storage_url);
 }

@@ -8,9 +8,12 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "db/path_owner.h"
 #include "domain/delivery_path.h"
 #include "tasks/job.h"
@@ -19,6 +22,8 @@
 namespace bitmill::tasks {
 
 namespace {
+
+constexpr std::chrono::milliseconds kMaxHeartbeatInterval{2000};
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -62,6 +67,15 @@ private:
     std::string work_dir_;
     std::string line_buffer_;
     int progress_ = 0;
+    // Storage key of a blob this task stores in `attempt`. Keys name the
+    // attempt, so an attempt that lost its lease never overwrites or removes
+    // the blob of the attempt that completed.
+    std::string attemptKey(int attempt, std::string_view role, const std::string& extension) const;
+    void removeEarlierAttemptBlobs(const db::TaskCompletion& completion);
+
+    // How the attempt ended, for metrics: completed, failed, retried, lost
+    // (cancelled, or the lease went to another worker) or requeued.
+    std::string outcome_ = "completed";
 };
 
 void Execution::run() {
@@ -96,6 +110,7 @@ void Execution::run() {
                     fail(*result->error);
                 } else if (auto published = publish(*result); !published.ok()) {
                     if (published.error().code() == ErrorCode::Conflict) {
+                        outcome_ = "lost";
                         logger_->warn("task output discarded task_id={}: {}", task_.id,
                                       published.error().toLogString());
                     } else {
@@ -105,6 +120,7 @@ void Execution::run() {
                 break;
             }
             case ProcessOutcome::Kind::Abandoned: {
+                outcome_ = "requeued";
                 int64_t now = nowMillis();
                 auto requeued = context_.store->retryTask(
                     task_.id, worker_id_, "the server shut down while the task ran", now, now);
@@ -115,6 +131,7 @@ void Execution::run() {
                 break;
             }
             case ProcessOutcome::Kind::LeaseLost:
+                outcome_ = "lost";
                 logger_->info("task stopped task_id={}: cancelled or lease lost", task_.id);
                 break;
             case ProcessOutcome::Kind::TimedOut:
@@ -129,7 +146,9 @@ void Execution::run() {
     }
     fs::remove_all(work_dir_, ignored);
     auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
-    logger_->info("task ended task_id={} duration_ms={}", task_.id, elapsed.count());
+    logger_->info("task ended task_id={} outcome={} duration_ms={}", task_.id, outcome_,
+                  elapsed.count());
+    metrics::recordTaskAttempt(task_.kind, outcome_, elapsed.count() / 1000.0);
 }
 
 Result<std::string> Execution::localInputPath(const domain::FileRecord& file) {
@@ -220,7 +239,11 @@ ProcessOutcome Execution::runProcess(const JobSpec& job) {
     }
 
     auto deadline = Clock::now() + std::chrono::seconds(config.limits.task_timeout_seconds);
-    auto heartbeat_interval = std::chrono::milliseconds(config.lease_seconds * 1000 / 3);
+    // A failed heartbeat is also how the worker learns that the task was
+    // cancelled, possibly by an API process on another machine, so it runs
+    // at least every 2 s even when the lease would allow longer gaps.
+    auto heartbeat_interval = std::min(std::chrono::milliseconds(config.lease_seconds * 1000 / 3),
+                                       kMaxHeartbeatInterval);
     auto next_heartbeat = Clock::now() + std::chrono::seconds(1);
     int reported_progress = -1;
     for (;;) {
@@ -339,7 +362,6 @@ Status Execution::publish(const JobResult& result) {
                 file.filename = existing->filename;
                 file.metadata = existing->metadata;
                 file.created_ms = existing->created_ms;
-                file.storage_key = task_.project_id + "/" + file.id + "." + file.props.extension;
                 file.delivery_path = domain::deliveryPathFor(file);
                 file.etag = "\"" + file.id + "-" + std::to_string(file.filesize) + "\"";
             }
@@ -348,6 +370,7 @@ Status Execution::publish(const JobResult& result) {
             completion.media_insert = mediaFor(task_.project_id, file);
             file.media_id = completion.media_insert->id;
         }
+        file.storage_key = attemptKey(task_.attempts, "output", file.props.extension);
         BM_RETURN_IF_ERROR(store_blob(file, result.output->path));
         completion.output_file = file;
     } else {
@@ -356,10 +379,12 @@ Status Execution::publish(const JobResult& result) {
             completion.media_insert = mediaFor(task_.project_id, input);
             input.media_id = completion.media_insert->id;
             media_id = input.media_id;
+            input.storage_key = attemptKey(task_.attempts, "input", input.props.extension);
             BM_RETURN_IF_ERROR(store_blob(input, result.fetched_input->path));
             completion.input_file = input;
         }
         domain::FileRecord output = makeFile(*result.output, media_id, false, task_.options);
+        output.storage_key = attemptKey(task_.attempts, "output", output.props.extension);
         BM_RETURN_IF_ERROR(store_blob(output, result.output->path));
         completion.output_file = output;
     }
@@ -371,10 +396,41 @@ Status Execution::publish(const JobResult& result) {
         }
         return completed.error();
     }
+    removeEarlierAttemptBlobs(completion);
     return okStatus();
 }
 
+std::string Execution::attemptKey(int attempt, std::string_view role,
+                                  const std::string& extension) const {
+    std::string key = fmt::format("{}/{}.{}.{}", task_.project_id, task_.id, attempt, role);
+    if (!extension.empty()) {
+        key += "." + extension;
+    }
+    return key;
+}
+
+void Execution::removeEarlierAttemptBlobs(const db::TaskCompletion& completion) {
+    // An earlier attempt whose worker died between storing a blob and
+    // committing left that blob without a row. Its key differs from this
+    // attempt's only in the attempt number.
+    for (int attempt = 1; attempt < task_.attempts; ++attempt) {
+        if (completion.output_file) {
+            auto removed = context_.blobs->remove(
+                attemptKey(attempt, "output", completion.output_file->props.extension));
+            if (!removed.ok()) {
+                logger_->warn("remove blob of attempt {} failed task_id={}: {}", attempt,
+                              task_.id, removed.error().toLogString());
+            }
+        }
+        if (completion.input_file) {
+            (void)context_.blobs->remove(
+                attemptKey(attempt, "input", completion.input_file->props.extension));
+        }
+    }
+}
+
 void Execution::fail(const Error& error) {
+    outcome_ = error.retryable() && task_.attempts < task_.max_attempts ? "retried" : "failed";
     logger_->error("task failed task_id={} attempt={}: {}", task_.id, task_.attempts,
                    error.toLogString());
     auto status =

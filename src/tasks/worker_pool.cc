@@ -4,6 +4,7 @@
 
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "tasks/task_execution.h"
 
 namespace bitmill::tasks {
@@ -60,6 +61,7 @@ void WorkerPool::workerLoop(int index) {
             context_->queue->waitForWork(std::chrono::milliseconds(1000));
             continue;
         }
+        metrics::recordTaskClaimed((*claimed)->kind);
         executeTask(*context_, **claimed, worker_id, abandon_running_);
     }
 }

@@ -4,6 +4,7 @@
 // files, media and tasks-config endpoints.
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "e2e_test.h"
 
@@ -425,8 +426,7 @@ std::string findKey(const std::string& text) {
 
 TEST_F(ApiTest, CliCreatedKeyAuthenticates) {
     server();
-    CommandResult created =
-        ServerProcess::runCli({"keys", "create", "--data-dir", server().dataDir().string()});
+    CommandResult created = server().runAdminCli({"keys", "create"});
     ASSERT_TRUE(created.ok()) << created.describe();
     std::string key = findKey(created.stdout_text + created.stderr_text);
     ASSERT_FALSE(key.empty()) << "no bm_ key in the output of keys create: "
@@ -436,8 +436,7 @@ TEST_F(ApiTest, CliCreatedKeyAuthenticates) {
     HttpResponse response = client.get("/tasks");
     EXPECT_EQ(response.status, 200) << response.describe();
 
-    CommandResult listed =
-        ServerProcess::runCli({"keys", "list", "--data-dir", server().dataDir().string()});
+    CommandResult listed = server().runAdminCli({"keys", "list"});
     ASSERT_TRUE(listed.ok()) << listed.describe();
     EXPECT_EQ(findKey(listed.stdout_text), "") << "keys list must not print whole keys";
 }
@@ -463,8 +462,7 @@ TEST_F(ApiTest, GeneratedKeyIsPrintedOnce) {
 TEST_F(ApiTest, OtherProjectSeesNothingOfDefault) {
     std::string file_id = smallClipId();
     Json task = api().createTask(cheapTaskBody());
-    CommandResult created = ServerProcess::runCli(
-        {"keys", "create", "--data-dir", server().dataDir().string(), "--project", "other"});
+    CommandResult created = server().runAdminCli({"keys", "create", "--project", "other"});
     if (!created.ok()) {
         // The CLI takes an existing project id and nothing creates a second
         // project, so isolation cannot be checked end to end yet.
@@ -607,6 +605,38 @@ TEST_F(ApiTest, TasksConfigIsUnwrappedMapOfKinds) {
 }
 
 TEST_F(ApiTest, HealthzAnswers200) { EXPECT_TRUE(isHealthy(server())); }
+
+TEST_F(ApiTest, MetricsShowRequestsAndQueue) {
+    api().createTask(cheapTaskBody());
+    HttpClient anonymous(server().apiUrl(), "");
+    HttpResponse metrics = anonymous.get("/metrics");
+    ASSERT_EQ(metrics.status, 200) << metrics.describe();
+    EXPECT_EQ(metrics.header("Content-Type").rfind("text/plain", 0), 0u)
+        << "Prometheus text format: " << metrics.header("Content-Type");
+    EXPECT_NE(metrics.body.find("# TYPE bitmill_http_request_duration_seconds histogram"),
+              std::string::npos)
+        << metrics.body;
+    EXPECT_NE(metrics.body.find("route=\"/tasks\",code=\"201\""), std::string::npos)
+        << "POST /tasks is counted by route pattern: " << metrics.body;
+    EXPECT_NE(metrics.body.find("bitmill_store_up 1"), std::string::npos) << metrics.body;
+    EXPECT_NE(metrics.body.find("# TYPE bitmill_tasks gauge"), std::string::npos)
+        << "queue depth by kind and status: " << metrics.body;
+}
+
+TEST_F(ApiTest, ApiOnlyServerLeavesTasksPending) {
+    if (server().scaledOut()) {
+        GTEST_SKIP() << "the scale-out deployment runs its workers in other processes";
+    }
+    ServerOptions options;
+    options.workers = 0;
+    ServerProcess& api_only = startServer(options);
+    ApiSession session = sessionFor(api_only);
+    Json file = session.uploadFile(corpusFile("v-odd-1921x1081.webm"));
+    std::string id = session.createTask({{"kind", "image"}, {"file_id", file["id"]}})["id"];
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    EXPECT_EQ(session.getTask(id)["status"], "pending") << "no worker may run in this process";
+    EXPECT_TRUE(api_only.childProcesses().empty());
+}
 
 }  // namespace
 }  // namespace bitmill::e2e

@@ -21,7 +21,19 @@ struct StoreBackend {
     std::function<Result<db::StorePtr>(const std::string& folder)> open;
 };
 
+// Returns the backends this binary tests: SQLite, or PostgreSQL alone in
+// binaries built with BITMILL_TEST_POSTGRES defined. Those need the
+// postgres CTest fixture; SQLite binaries run without a PostgreSQL server.
 std::vector<StoreBackend> storeBackends();
+
+// Returns the URL of the server the postgres CTest fixture started, read
+// from $BITMILL_TEST_SERVICES_DIR/postgres.url. When the file is missing,
+// the error names the command that starts the server.
+Result<std::string> postgresServerUrl();
+
+// Creates an empty database named bm_<random> on that server and returns
+// its URL.
+Result<std::string> createPostgresDatabase();
 
 // Prints the backend's name in failure messages.
 inline void PrintTo(const StoreBackend& backend, std::ostream* out) { *out << backend.name; }

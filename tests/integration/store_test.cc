@@ -552,6 +552,64 @@ TEST_P(StoreTest, IdempotencyInsertFindAndConflict) {
     EXPECT_EQ((*found)->request_hash, "ffff");
 }
 
+TEST_P(StoreTest, IdempotencyReservationCompletesOnce) {
+    domain::IdempotencyRecord reservation;
+    reservation.project_id = project_.id;
+    reservation.key = "reserve-1";
+    reservation.request_hash = "abcd";
+    reservation.status_code = 0;
+    reservation.created_ms = kStart;
+    ASSERT_TRUE(store_->insertIdempotency(reservation).ok());
+
+    domain::IdempotencyRecord duplicate = reservation;
+    duplicate.created_ms = kStart + 5;
+    Status taken = store_->insertIdempotency(duplicate);
+    ASSERT_FALSE(taken.ok());
+    EXPECT_EQ(taken.error().code(), ErrorCode::Conflict);
+
+    domain::IdempotencyRecord response = reservation;
+    response.status_code = 201;
+    response.response_body = R"({"id":"task_y"})";
+    ASSERT_TRUE(store_->completeIdempotency(response).ok());
+    auto found = store_->findIdempotency(project_.id, "reserve-1", 0);
+    ASSERT_TRUE(found.ok());
+    ASSERT_TRUE(found->has_value());
+    EXPECT_EQ((*found)->status_code, 201);
+    EXPECT_EQ((*found)->response_body, response.response_body);
+
+    Status again = store_->completeIdempotency(response);
+    ASSERT_FALSE(again.ok()) << "a completed reservation cannot be completed twice";
+    EXPECT_EQ(again.error().code(), ErrorCode::Conflict);
+    ASSERT_TRUE(store_->deleteIdempotencyReservation(project_.id, "reserve-1", kStart).ok());
+    found = store_->findIdempotency(project_.id, "reserve-1", 0);
+    ASSERT_TRUE(found.ok());
+    EXPECT_TRUE(found->has_value()) << "a stored response is never deleted as a reservation";
+}
+
+TEST_P(StoreTest, IdempotencyReservationCanBeReleased) {
+    domain::IdempotencyRecord reservation;
+    reservation.project_id = project_.id;
+    reservation.key = "reserve-2";
+    reservation.request_hash = "abcd";
+    reservation.status_code = 0;
+    reservation.created_ms = kStart;
+    ASSERT_TRUE(store_->insertIdempotency(reservation).ok());
+    // Another request's timestamp does not match, so nothing is deleted.
+    ASSERT_TRUE(store_->deleteIdempotencyReservation(project_.id, "reserve-2", kStart + 1).ok());
+    auto found = store_->findIdempotency(project_.id, "reserve-2", 0);
+    ASSERT_TRUE(found.ok());
+    EXPECT_TRUE(found->has_value());
+
+    ASSERT_TRUE(store_->deleteIdempotencyReservation(project_.id, "reserve-2", kStart).ok());
+    found = store_->findIdempotency(project_.id, "reserve-2", 0);
+    ASSERT_TRUE(found.ok());
+    EXPECT_FALSE(found->has_value());
+    Status completed = store_->completeIdempotency(reservation);
+    ASSERT_FALSE(completed.ok());
+    EXPECT_EQ(completed.error().code(), ErrorCode::Conflict);
+    EXPECT_TRUE(store_->insertIdempotency(reservation).ok()) << "the key is free again";
+}
+
 TEST_P(StoreTest, UploadRangesMergeOutOfOrderAndOverlapping) {
     domain::UploadRecord upload;
     upload.id = "upl_one";

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +17,8 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
+
+#include "test_services.h"
 
 namespace bitmill::e2e {
 namespace {
@@ -105,18 +108,53 @@ CommandResult ServerProcess::runCli(const std::vector<std::string>& arguments) {
     return runCommand(argv, options);
 }
 
+CommandResult ServerProcess::runAdminCli(const std::vector<std::string>& arguments) const {
+    std::vector<std::string> argv = {binaryPath().string()};
+    argv.insert(argv.end(), arguments.begin(), arguments.end());
+    argv.push_back("--data-dir");
+    argv.push_back(data_path_.string());
+    std::vector<std::string> backends = backendArguments();
+    argv.insert(argv.end(), backends.begin(), backends.end());
+    CommandOptions options;
+    options.timeout = std::chrono::seconds(60);
+    options.environment = options_.environment;
+    return runCommand(argv, options);
+}
+
+ServerOptions withTestDeployment(ServerOptions options) {
+    if (!scaleOutDeployment() || !options.database_url.empty()) {
+        return options;
+    }
+    options.database_url = createPostgresDatabase();
+    S3Location location = createS3Location();
+    options.storage_url = location.storage_url;
+    for (const auto& [name, value] : location.environment) {
+        options.environment.emplace(name, value);
+    }
+    options.environment.emplace("BITMILL_SECRET", randomSecretHex());
+    options.worker_processes = std::max(options.worker_processes, 1);
+    return options;
+}
+
 ServerProcess::ServerProcess(ServerOptions options)
-    : options_(std::move(options)), work_dir_("bitmill-e2e-server") {
+    : options_(withTestDeployment(std::move(options))), work_dir_("bitmill-e2e-server") {
     if (options_.api_key.empty() && options_.pass_api_key) {
         options_.api_key = randomApiKey();
     }
     data_path_ = work_dir_.path() / "data";
     log_path_ = work_dir_.path() / "server.log";
     std::filesystem::create_directories(data_path_);
+    for (int i = 0; i < options_.worker_processes; ++i) {
+        WorkerProcess worker;
+        worker.data_path = work_dir_.path() / ("worker-" + std::to_string(i));
+        worker.log_path = work_dir_.path() / ("worker-" + std::to_string(i) + ".log");
+        std::filesystem::create_directories(worker.data_path);
+        workers_.push_back(worker);
+    }
 }
 
 ServerProcess::~ServerProcess() {
-    if (pid_ > 0) {
+    if (pid_ > 0 || !workers_.empty()) {
         stop(std::chrono::seconds(10));
     }
     for (pid_t group : process_groups_) {
@@ -132,37 +170,33 @@ void ServerProcess::unsetEnvironment(const std::string& name) {
     options_.environment.erase(name);
 }
 
-void ServerProcess::start() {
-    if (pid_ > 0) {
-        throw std::logic_error("ServerProcess::start: the server is already running");
+std::vector<std::string> ServerProcess::backendArguments() const {
+    std::vector<std::string> args;
+    if (!options_.database_url.empty()) {
+        args.push_back("--database-url");
+        args.push_back(options_.database_url);
     }
-    std::filesystem::remove(data_path_ / "listen.json");
-    api_url_.clear();
-    delivery_url_.clear();
+    if (!options_.storage_url.empty()) {
+        args.push_back("--storage-url");
+        args.push_back(options_.storage_url);
+    }
+    return args;
+}
 
-    std::vector<std::string> args = {binaryPath().string(), "serve",
-                                     "--data-dir",          data_path_.string(),
-                                     "--listen",            "127.0.0.1:0",
-                                     "--delivery-listen",   "127.0.0.1:0"};
-    if (options_.pass_api_key) {
-        args.push_back("--api-key");
-        args.push_back(options_.api_key);
-    }
-    if (options_.workers) {
-        args.push_back("--workers");
-        args.push_back(std::to_string(*options_.workers));
-    }
-    args.insert(args.end(), options_.extra_arguments.begin(), options_.extra_arguments.end());
+pid_t ServerProcess::spawn(std::vector<std::string> args, const std::filesystem::path& log_path) {
     std::vector<char*> arg_pointers = pointerArray(args);
     std::vector<std::string> environment = buildEnvironment(options_.environment, {"BITMILL_"});
     std::vector<char*> env_pointers = pointerArray(environment);
 
-    int log_fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log_fd < 0) {
-        throw std::runtime_error("open " + log_path_.string() + ": " + std::strerror(errno));
+        throw std::runtime_error("open " + log_path.string() + ": " + std::strerror(errno));
     }
-    std::string banner = "---- start: " + args[0] + " serve (data " + data_path_.string() +
-                         ")\n";
+    std::string banner = "---- start:";
+    for (const std::string& arg : args) {
+        banner += " " + arg;
+    }
+    banner += "\n";
     ssize_t ignored = write(log_fd, banner.data(), banner.size());
     (void)ignored;
 
@@ -185,29 +219,93 @@ void ServerProcess::start() {
     close(log_fd);
     // Set the group from both sides so a kill(-pid) right after fork works.
     setpgid(pid, pid);
-    pid_ = pid;
     process_groups_.insert(pid);
-    waitForListenFile();
+    return pid;
 }
 
-void ServerProcess::waitForListenFile() {
+void ServerProcess::start() {
+    if (pid_ > 0) {
+        throw std::logic_error("ServerProcess::start: the server is already running");
+    }
+    std::filesystem::remove(data_path_ / "listen.json");
+    api_url_.clear();
+    delivery_url_.clear();
+
+    std::vector<std::string> args = {binaryPath().string(), "serve",
+                                     "--data-dir",          data_path_.string(),
+                                     "--listen",            "127.0.0.1:0",
+                                     "--delivery-listen",   "127.0.0.1:0"};
+    if (options_.pass_api_key) {
+        args.push_back("--api-key");
+        args.push_back(options_.api_key);
+    }
+    if (!workers_.empty()) {
+        args.push_back("--workers");
+        args.push_back("0");
+    } else if (options_.workers) {
+        args.push_back("--workers");
+        args.push_back(std::to_string(*options_.workers));
+    }
+    std::vector<std::string> backends = backendArguments();
+    args.insert(args.end(), backends.begin(), backends.end());
+    args.insert(args.end(), options_.extra_arguments.begin(), options_.extra_arguments.end());
+    pid_ = spawn(args, log_path_);
+    nlohmann::json listen = waitForListenFile(pid_, data_path_, log_path_);
+    api_url_ = listen.at("api").get<std::string>();
+    delivery_url_ = listen.at("delivery").get<std::string>();
+    for (int i = 0; i < static_cast<int>(workers_.size()); ++i) {
+        if (workers_[i].pid <= 0) {
+            startWorker(i);
+        }
+    }
+}
+
+void ServerProcess::startWorker(int index) {
+    WorkerProcess& worker = workers_.at(index);
+    if (worker.pid > 0) {
+        throw std::logic_error("ServerProcess::startWorker: the worker is already running");
+    }
+    std::filesystem::remove(worker.data_path / "listen.json");
+    std::vector<std::string> args = {binaryPath().string(), "worker", "--data-dir",
+                                     worker.data_path.string(), "--health-listen", "127.0.0.1:0",
+                                     "--workers", std::to_string(options_.workers.value_or(2))};
+    std::vector<std::string> backends = backendArguments();
+    args.insert(args.end(), backends.begin(), backends.end());
+    args.insert(args.end(), options_.extra_arguments.begin(), options_.extra_arguments.end());
+    worker.pid = spawn(args, worker.log_path);
+    nlohmann::json listen = waitForListenFile(worker.pid, worker.data_path, worker.log_path);
+    worker.health_url = listen.value("health", "");
+}
+
+ExitStatus ServerProcess::killWorker(int index) {
+    WorkerProcess& worker = workers_.at(index);
+    if (worker.pid <= 0) {
+        return {};
+    }
+    kill(worker.pid, SIGKILL);
+    int status = 0;
+    waitpid(worker.pid, &status, 0);
+    worker.pid = -1;
+    return decodeStatus(status);
+}
+
+nlohmann::json ServerProcess::waitForListenFile(pid_t& pid, const std::filesystem::path& data_path,
+                                                const std::filesystem::path& log_path) {
     auto deadline = std::chrono::steady_clock::now() + kListenFileTimeout;
-    std::filesystem::path listen_file = data_path_ / "listen.json";
+    std::filesystem::path listen_file = data_path / "listen.json";
     std::string last_problem = "listen.json not written yet";
     while (std::chrono::steady_clock::now() < deadline) {
         int status = 0;
-        if (waitpid(pid_, &status, WNOHANG) == pid_) {
-            pid_ = -1;
-            throw std::runtime_error("bitmill serve " + decodeStatus(status).describe() +
-                                     " before writing listen.json; log tail:\n" + logTail());
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            pid = -1;
+            throw std::runtime_error("bitmill " + decodeStatus(status).describe() +
+                                     " before writing listen.json; log tail:\n" +
+                                     fileTail(log_path, 80));
         }
         std::ifstream in(listen_file);
         if (in) {
             try {
-                nlohmann::json listen = nlohmann::json::parse(in);
-                api_url_ = listen.at("api").get<std::string>();
-                delivery_url_ = listen.at("delivery").get<std::string>();
-                return;
+                return nlohmann::json::parse(in);
             } catch (const std::exception& error) {
                 // The file may be half written; read it again on the next round.
                 last_problem = std::string("listen.json unreadable: ") + error.what();
@@ -215,9 +313,9 @@ void ServerProcess::waitForListenFile() {
         }
         std::this_thread::sleep_for(kPollInterval);
     }
-    throw std::runtime_error("bitmill serve did not write " + listen_file.string() + " within " +
+    throw std::runtime_error("bitmill did not write " + listen_file.string() + " within " +
                              std::to_string(kListenFileTimeout.count()) + " s (" + last_problem +
-                             "); log tail:\n" + logTail());
+                             "); log tail:\n" + fileTail(log_path, 80));
 }
 
 ExitStatus ServerProcess::waitForExit(std::chrono::milliseconds timeout) {
@@ -241,6 +339,28 @@ ExitStatus ServerProcess::waitForExit(std::chrono::milliseconds timeout) {
 }
 
 ExitStatus ServerProcess::stop(std::chrono::seconds timeout) {
+    // Workers get SIGTERM first, so they stop claiming while the API stops.
+    for (WorkerProcess& worker : workers_) {
+        if (worker.pid > 0) {
+            kill(worker.pid, SIGTERM);
+        }
+    }
+    for (WorkerProcess& worker : workers_) {
+        if (worker.pid <= 0) {
+            continue;
+        }
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        int status = 0;
+        while (waitpid(worker.pid, &status, WNOHANG) == 0) {
+            if (std::chrono::steady_clock::now() >= deadline) {
+                kill(worker.pid, SIGKILL);
+                waitpid(worker.pid, &status, 0);
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        worker.pid = -1;
+    }
     if (pid_ <= 0) {
         return {};
     }
@@ -288,7 +408,16 @@ std::vector<pid_t> ServerProcess::childProcesses() const {
         if (pid == pid_ || !readProcessStat(pid, &state, &parent, &group) || state == 'Z') {
             continue;
         }
-        if (process_groups_.count(group) > 0 || (pid_ > 0 && parent == pid_)) {
+        bool is_worker = false;
+        bool worker_child = false;
+        for (const WorkerProcess& worker : workers_) {
+            is_worker = is_worker || pid == worker.pid;
+            worker_child = worker_child || (worker.pid > 0 && parent == worker.pid);
+        }
+        if (is_worker) {
+            continue;
+        }
+        if (process_groups_.count(group) > 0 || (pid_ > 0 && parent == pid_) || worker_child) {
             children.push_back(pid);
         }
     }
@@ -296,7 +425,12 @@ std::vector<pid_t> ServerProcess::childProcesses() const {
 }
 
 std::string ServerProcess::logTail(size_t max_lines) const {
-    return fileTail(log_path_, max_lines);
+    std::string tail = fileTail(log_path_, max_lines);
+    for (const WorkerProcess& worker : workers_) {
+        tail += "---- " + worker.log_path.filename().string() + "\n" +
+                fileTail(worker.log_path, max_lines);
+    }
+    return tail;
 }
 
 }  // namespace bitmill::e2e

@@ -1,7 +1,8 @@
 // A bitmill server started from the built binary ($BITMILL_BINARY) for one
 // test: own data folder, both listeners on port 0, output captured to a log
 // file, stopped with SIGTERM or killed with SIGKILL, restartable on the same
-// data folder.
+// data folder. In the scale-out deployment it is an API-only `bitmill serve`
+// plus `bitmill worker` processes sharing PostgreSQL and S3.
 #pragma once
 
 #include <sys/types.h>
@@ -13,6 +14,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "process.h"
 
@@ -30,7 +33,19 @@ struct ServerOptions {
     std::vector<std::string> extra_arguments;
     // When false the server starts without --api-key (it then makes its own).
     bool pass_api_key = true;
+    // Separate `bitmill worker` processes. When above 0 the server runs as
+    // `serve --workers 0`, and each worker process runs `workers` tasks at
+    // once (2 when unset). Needs a database_url that every process shares.
+    int worker_processes = 0;
+    // Passed as --database-url and --storage-url when set.
+    std::string database_url;
+    std::string storage_url;
 };
+
+// Applies the deployment chosen by BITMILL_TEST_DEPLOYMENT to `options`: for
+// scale-out, a fresh PostgreSQL database, an S3 prefix, a shared secret and
+// one worker process, unless the options choose a database already.
+ServerOptions withTestDeployment(ServerOptions options);
 
 struct ExitStatus {
     bool exited = false;  // false: killed by a signal, or still running
@@ -64,6 +79,16 @@ public:
     void setEnvironment(const std::string& name, const std::string& value);
     void unsetEnvironment(const std::string& name);
 
+    // Worker processes (scale-out only): SIGKILL one as after a crash (its
+    // task process dies with it), or start it again on its data folder.
+    int workerProcessCount() const { return static_cast<int>(workers_.size()); }
+    pid_t workerPid(int index) const { return workers_.at(index).pid; }
+    // http://127.0.0.1:PORT of the worker's /healthz and /metrics listener.
+    const std::string& workerHealthUrl(int index) const { return workers_.at(index).health_url; }
+    ExitStatus killWorker(int index);
+    void startWorker(int index);
+    bool scaledOut() const { return !workers_.empty(); }
+
     const std::string& apiUrl() const { return api_url_; }
     const std::string& deliveryUrl() const { return delivery_url_; }
     const std::string& apiKey() const { return options_.api_key; }
@@ -80,12 +105,30 @@ public:
 
     // Runs `bitmill ARGS...` (e.g. keys create --data-dir DIR) to completion.
     static CommandResult runCli(const std::vector<std::string>& arguments);
+    // Runs an admin command such as `keys create` against this server's
+    // data: ARGS plus --data-dir, the database and storage URLs and the
+    // server's environment (its secret).
+    CommandResult runAdminCli(const std::vector<std::string>& arguments) const;
     // Path of the binary under test, from $BITMILL_BINARY; throws when unset.
     static std::filesystem::path binaryPath();
 
 private:
+    struct WorkerProcess {
+        pid_t pid = -1;
+        std::filesystem::path data_path;
+        std::filesystem::path log_path;
+        std::string health_url;
+    };
+
+    // Forks and execs `args` in a new process group with output appended to
+    // `log_path`; returns the PID.
+    pid_t spawn(std::vector<std::string> args, const std::filesystem::path& log_path);
     ExitStatus waitForExit(std::chrono::milliseconds timeout);
-    void waitForListenFile();
+    // Waits until the process `pid` writes `data_path`/listen.json and
+    // returns its contents; throws with `log_path`'s tail if it exits first.
+    nlohmann::json waitForListenFile(pid_t& pid, const std::filesystem::path& data_path,
+                                     const std::filesystem::path& log_path);
+    std::vector<std::string> backendArguments() const;
 
     ServerOptions options_;
     // Holds the data folder ("data") and the log ("server.log").
@@ -98,6 +141,7 @@ private:
     std::set<pid_t> process_groups_;
     std::string api_url_;
     std::string delivery_url_;
+    std::vector<WorkerProcess> workers_;
 };
 
 // A random API key in bitmill's format: "bm_" and 40 base62 characters.

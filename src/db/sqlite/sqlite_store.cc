@@ -9,8 +9,9 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "db/migrations.h"
-#include "db/sqlite/row_mapping.h"
+#include "db/record_mapping.h"
 #include "db/sqlite/sqlite_store_impl.h"
+#include "db/store_checks.h"
 
 namespace bitmill::db {
 
@@ -24,8 +25,6 @@ Result<StorePtr> openSqliteStore(const std::string& path, const SqliteOptions& o
 namespace bitmill::db::sqlite {
 
 namespace {
-
-constexpr int kMaxPageLimit = 100;
 
 Result<int> appliedSchemaVersion(Connection& connection) {
     BM_ASSIGN_OR_RETURN(Statement query,
@@ -108,16 +107,46 @@ std::string newWebhookSecret() {
 
 }  // namespace
 
-Status checkPage(const PageRequest& page) {
-    if (page.page < 1) {
-        return Error::invalidArgument(
-            fmt::format("invalid page {}: pages are numbered from 1", page.page));
+std::string placeholders(std::string_view columns) {
+    std::string text = "?";
+    for (char c : columns) {
+        if (c == ',') {
+            text += ", ?";
+        }
     }
-    if (page.limit < 1 || page.limit > kMaxPageLimit) {
-        return Error::invalidArgument(
-            fmt::format("invalid limit {}: use 1 to {}", page.limit, kMaxPageLimit));
+    return text;
+}
+
+std::string updateByIdSql(std::string_view table, std::string_view columns) {
+    // "a, b" becomes "a = ?, b = ?".
+    std::string assignments(columns);
+    for (size_t separator = assignments.find(", "); separator != std::string::npos;
+         separator = assignments.find(", ", separator + 6)) {
+        assignments.replace(separator, 2, " = ?, ");
+    }
+    assignments += " = ?";
+    return fmt::format("UPDATE {} SET {} WHERE id = ? AND project_id = ?", table, assignments);
+}
+
+Status insertMediaRow(Connection& connection, const domain::MediaRecord& media,
+                      std::string_view action) {
+    static const std::string kInsertMedia = fmt::format("INSERT INTO media ({}) VALUES ({})",
+                                                        kMediaColumns, placeholders(kMediaColumns));
+    BM_ASSIGN_OR_RETURN(Statement insert, connection.prepare(kInsertMedia, action));
+    bindMedia(insert, media);
+    Result<int64_t> inserted = insert.run();
+    if (!inserted.ok()) {
+        return inserted.error();
     }
     return okStatus();
+}
+
+Result<int64_t> updateMediaRow(Connection& connection, const domain::MediaRecord& media,
+                               std::string_view action) {
+    static const std::string kUpdateMedia = updateByIdSql("media", kMediaUpdateColumns);
+    BM_ASSIGN_OR_RETURN(Statement update, connection.prepare(kUpdateMedia, action));
+    bindMediaUpdate(update, media);
+    return update.run();
 }
 
 Result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
@@ -178,7 +207,7 @@ Result<domain::Project> SqliteStore::ensureProject(const std::string& name) {
                                 kAction));
         query.bind(name);
         BM_ASSIGN_OR_RETURN(std::optional<domain::Project> existing,
-                            readFirst<domain::Project>(query, readProject));
+                            readFirst<domain::Project>(query, readProject<Statement>));
         if (existing) {
             return std::move(*existing);
         }
@@ -191,11 +220,11 @@ Result<domain::Project> SqliteStore::ensureProject(const std::string& name) {
     project.created_ms = nowMillis();
 
     {
-        BM_ASSIGN_OR_RETURN(Statement insert,
-                            connection->prepare(fmt::format("INSERT INTO projects ({}) VALUES "
-                                                            "(?, ?, ?, ?, ?)",
-                                                            kProjectColumns),
-                                                kAction));
+        BM_ASSIGN_OR_RETURN(
+            Statement insert,
+            connection->prepare(fmt::format("INSERT INTO projects ({}) VALUES ({})",
+                                            kProjectColumns, placeholders(kProjectColumns)),
+                                kAction));
         bindProject(insert, project);
         BM_RETURN_IF_ERROR(insert.run());
     }
@@ -212,7 +241,7 @@ Result<domain::Project> SqliteStore::getProject(const std::string& project_id) {
                             "get project"));
     query.bind(project_id);
     BM_ASSIGN_OR_RETURN(std::optional<domain::Project> project,
-                        readFirst<domain::Project>(query, readProject));
+                        readFirst<domain::Project>(query, readProject<Statement>));
     if (!project) {
         return Error::notFound(fmt::format("project '{}' not found", project_id));
     }
@@ -238,8 +267,8 @@ Status SqliteStore::insertApiKey(const domain::ApiKey& key) {
     ConnectionLease connection = writer();
     BM_ASSIGN_OR_RETURN(
         Statement insert,
-        connection->prepare(fmt::format("INSERT INTO api_keys ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                        kApiKeyColumns),
+        connection->prepare(fmt::format("INSERT INTO api_keys ({}) VALUES ({})", kApiKeyColumns,
+                                        placeholders(kApiKeyColumns)),
                             "insert API key"));
     bindApiKey(insert, key);
     Result<int64_t> inserted = insert.run();
@@ -258,7 +287,7 @@ Result<domain::ApiKey> SqliteStore::findApiKeyByHash(const std::string& hash) {
                                             "find API key"));
     query.bind(hash);
     BM_ASSIGN_OR_RETURN(std::optional<domain::ApiKey> key,
-                        readFirst<domain::ApiKey>(query, readApiKey));
+                        readFirst<domain::ApiKey>(query, readApiKey<Statement>));
     if (!key) {
         // The hash is a secret's digest, so it stays out of the message.
         return Error::notFound("API key not found");
@@ -274,7 +303,7 @@ Result<std::vector<domain::ApiKey>> SqliteStore::listApiKeys(const std::string& 
                                                         kApiKeyColumns),
                                             "list API keys"));
     query.bind(project_id);
-    return readAll<domain::ApiKey>(query, readApiKey);
+    return readAll<domain::ApiKey>(query, readApiKey<Statement>);
 }
 
 Status SqliteStore::revokeApiKey(const std::string& key_id, int64_t now_ms) {
@@ -307,18 +336,7 @@ Status SqliteStore::revokeApiKey(const std::string& key_id, int64_t now_ms) {
 
 Status SqliteStore::insertMedia(const domain::MediaRecord& media) {
     ConnectionLease connection = writer();
-    BM_ASSIGN_OR_RETURN(
-        Statement insert,
-        connection->prepare(fmt::format("INSERT INTO media ({}) VALUES "
-                                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                        kMediaColumns),
-                            "insert media"));
-    bindMedia(insert, media);
-    Result<int64_t> inserted = insert.run();
-    if (!inserted.ok()) {
-        return inserted.error();
-    }
-    return okStatus();
+    return insertMediaRow(*connection, media, "insert media");
 }
 
 Result<domain::MediaRecord> SqliteStore::getMedia(const std::string& project_id,
@@ -331,7 +349,7 @@ Result<domain::MediaRecord> SqliteStore::getMedia(const std::string& project_id,
                                             "get media"));
     query.bind(media_id).bind(project_id);
     BM_ASSIGN_OR_RETURN(std::optional<domain::MediaRecord> media,
-                        readFirst<domain::MediaRecord>(query, readMedia));
+                        readFirst<domain::MediaRecord>(query, readMedia<Statement>));
     if (!media) {
         return Error::notFound(fmt::format("media '{}' not found", media_id));
     }
@@ -362,7 +380,8 @@ Result<Page<domain::MediaRecord>> SqliteStore::listMedia(const std::string& proj
                                                             kMediaColumns),
                                                 kAction));
         query.bind(project_id).bind(page.limit).bind(int64_t{page.page - 1} * page.limit);
-        BM_ASSIGN_OR_RETURN(result.items, readAll<domain::MediaRecord>(query, readMedia));
+        BM_ASSIGN_OR_RETURN(result.items,
+                            readAll<domain::MediaRecord>(query, readMedia<Statement>));
     }
     BM_RETURN_IF_ERROR(transaction.commit());
     return result;
@@ -370,17 +389,7 @@ Result<Page<domain::MediaRecord>> SqliteStore::listMedia(const std::string& proj
 
 Status SqliteStore::updateMedia(const domain::MediaRecord& media) {
     ConnectionLease connection = writer();
-    BM_ASSIGN_OR_RETURN(Statement update,
-                        connection->prepare("UPDATE media SET kind = ?, title = ?, alt = ?, "
-                                            "width = ?, height = ?, duration = ?, background = ?, "
-                                            "metadata = ?, updated_ms = ? WHERE id = ? AND "
-                                            "project_id = ?",
-                                            "update media"));
-    update.bind(media.kind).bind(media.title).bind(media.alt).bind(media.width);
-    update.bind(media.height).bind(media.duration).bind(media.background);
-    update.bind(media.metadata.dump()).bind(media.updated_ms).bind(media.id);
-    update.bind(media.project_id);
-    BM_ASSIGN_OR_RETURN(int64_t changed, update.run());
+    BM_ASSIGN_OR_RETURN(int64_t changed, updateMediaRow(*connection, media, "update media"));
     if (changed == 0) {
         return Error::notFound(fmt::format("media '{}' not found", media.id));
     }
@@ -400,7 +409,7 @@ Result<std::vector<domain::FileRecord>> SqliteStore::deleteMedia(const std::stri
                                                             kFileColumns),
                                                 kAction));
         delete_files.bind(project_id).bind(media_id);
-        BM_ASSIGN_OR_RETURN(files, readAll<domain::FileRecord>(delete_files, readFile));
+        BM_ASSIGN_OR_RETURN(files, readAll<domain::FileRecord>(delete_files, readFile<Statement>));
     }
     {
         BM_ASSIGN_OR_RETURN(
@@ -420,12 +429,9 @@ Result<std::vector<domain::FileRecord>> SqliteStore::deleteMedia(const std::stri
 
 Status SqliteStore::insertFile(const domain::FileRecord& file) {
     ConnectionLease connection = writer();
-    BM_ASSIGN_OR_RETURN(
-        Statement insert,
-        connection->prepare(fmt::format("INSERT INTO files ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                                        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                        kFileColumns),
-                            "insert file"));
+    static const std::string kInsertFile = fmt::format("INSERT INTO files ({}) VALUES ({})",
+                                                       kFileColumns, placeholders(kFileColumns));
+    BM_ASSIGN_OR_RETURN(Statement insert, connection->prepare(kInsertFile, "insert file"));
     bindFile(insert, file);
     Result<int64_t> inserted = insert.run();
     if (!inserted.ok()) {
@@ -444,7 +450,7 @@ Result<domain::FileRecord> SqliteStore::getFile(const std::string& project_id,
                                             "get file"));
     query.bind(file_id).bind(project_id);
     BM_ASSIGN_OR_RETURN(std::optional<domain::FileRecord> file,
-                        readFirst<domain::FileRecord>(query, readFile));
+                        readFirst<domain::FileRecord>(query, readFile<Statement>));
     if (!file) {
         return Error::notFound(fmt::format("file '{}' not found", file_id));
     }
@@ -474,7 +480,7 @@ Result<Page<domain::FileRecord>> SqliteStore::listFiles(const std::string& proje
                                                             kFileColumns),
                                                 kAction));
         query.bind(project_id).bind(page.limit).bind(int64_t{page.page - 1} * page.limit);
-        BM_ASSIGN_OR_RETURN(result.items, readAll<domain::FileRecord>(query, readFile));
+        BM_ASSIGN_OR_RETURN(result.items, readAll<domain::FileRecord>(query, readFile<Statement>));
     }
     BM_RETURN_IF_ERROR(transaction.commit());
     return result;
@@ -490,23 +496,14 @@ Result<std::vector<domain::FileRecord>> SqliteStore::listMediaFiles(const std::s
                                                         kFileColumns),
                                             "list media files"));
     query.bind(project_id).bind(media_id);
-    return readAll<domain::FileRecord>(query, readFile);
+    return readAll<domain::FileRecord>(query, readFile<Statement>);
 }
 
 Status SqliteStore::updateFile(const domain::FileRecord& file) {
     ConnectionLease connection = writer();
-    BM_ASSIGN_OR_RETURN(Statement update,
-                        connection->prepare("UPDATE files SET media_id = ?, object = ?, props = ?, "
-                                            "filesize = ?, label = ?, ref = ?, folder = ?, "
-                                            "filename = ?, storage_key = ?, delivery_path = ?, "
-                                            "etag = ?, metadata = ?, original = ?, status = ?, "
-                                            "updated_ms = ? WHERE id = ? AND project_id = ?",
-                                            "update file"));
-    update.bind(file.media_id).bind(file.object).bind(file.props.toJson().dump());
-    update.bind(file.filesize).bind(file.label).bind(file.ref).bind(file.folder);
-    update.bind(file.filename).bind(file.storage_key).bind(file.delivery_path).bind(file.etag);
-    update.bind(file.metadata.dump()).bind(file.original).bind(file.status);
-    update.bind(file.updated_ms).bind(file.id).bind(file.project_id);
+    static const std::string kUpdateFile = updateByIdSql("files", kFileUpdateColumns);
+    BM_ASSIGN_OR_RETURN(Statement update, connection->prepare(kUpdateFile, "update file"));
+    bindFileUpdate(update, file);
     BM_ASSIGN_OR_RETURN(int64_t changed, update.run());
     if (changed == 0) {
         return Error::notFound(fmt::format("file '{}' not found", file.id));
@@ -524,7 +521,7 @@ Result<domain::FileRecord> SqliteStore::deleteFile(const std::string& project_id
                                             "delete file"));
     remove.bind(file_id).bind(project_id);
     BM_ASSIGN_OR_RETURN(std::optional<domain::FileRecord> file,
-                        readFirst<domain::FileRecord>(remove, readFile));
+                        readFirst<domain::FileRecord>(remove, readFile<Statement>));
     if (!file) {
         return Error::notFound(fmt::format("file '{}' not found", file_id));
     }
@@ -542,7 +539,7 @@ Result<domain::FileRecord> SqliteStore::findFileByDeliveryPath(const std::string
                                             "find file by delivery path"));
     query.bind(path);
     BM_ASSIGN_OR_RETURN(std::optional<domain::FileRecord> file,
-                        readFirst<domain::FileRecord>(query, readFile));
+                        readFirst<domain::FileRecord>(query, readFile<Statement>));
     if (!file) {
         return Error::notFound(fmt::format("no file at '{}'", path));
     }

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "db/sqlite/connection.h"
@@ -61,8 +62,24 @@ Result<std::optional<T>> readFirst(Statement& statement, Reader read) {
     return std::optional<T>(std::move(item));
 }
 
-// Returns InvalidArgument unless `page` is within the documented bounds.
-Status checkPage(const PageRequest& page);
+// Returns "?, ?, …" with one placeholder for each column of the
+// comma-separated list `columns` (one of the k*Columns lists).
+std::string placeholders(std::string_view columns);
+
+// Returns "UPDATE table SET c1 = ?, c2 = ?, … WHERE id = ? AND project_id =
+// ?" for the comma-separated list `columns`, the parameter order of the
+// bind*Update binders.
+std::string updateByIdSql(std::string_view table, std::string_view columns);
+
+// Inserts `media` on `connection`, which the caller holds. `action` names
+// the operation in errors.
+Status insertMediaRow(Connection& connection, const domain::MediaRecord& media,
+                      std::string_view action);
+
+// Updates the row of `media` on `connection`, which the caller holds, and
+// returns the number of rows changed: 0 when the media does not exist.
+Result<int64_t> updateMediaRow(Connection& connection, const domain::MediaRecord& media,
+                               std::string_view action);
 
 class SqliteStore final : public Store {
 public:
@@ -121,6 +138,7 @@ public:
     Result<int> reclaimExpiredLeases(int64_t now_ms) override;
     Result<int> reclaimAllLeases(int64_t now_ms) override;
     Result<int64_t> countDueTasks(int64_t now_ms) override;
+    Result<std::vector<TaskCount>> countUnfinishedTasks() override;
 
     Result<domain::UploadRecord> getOrCreateUpload(const domain::UploadRecord& upload) override;
     Result<domain::UploadRecord> addUploadRange(const std::string& upload_id, int64_t first,
@@ -130,6 +148,9 @@ public:
     Result<std::optional<domain::IdempotencyRecord>> findIdempotency(
         const std::string& project_id, const std::string& key, int64_t not_before_ms) override;
     Status insertIdempotency(const domain::IdempotencyRecord& record) override;
+    Status completeIdempotency(const domain::IdempotencyRecord& record) override;
+    Status deleteIdempotencyReservation(const std::string& project_id, const std::string& key,
+                                        int64_t created_ms) override;
 
 private:
     Result<int> reclaimLeasesBefore(int64_t cutoff_ms, int64_t now_ms);

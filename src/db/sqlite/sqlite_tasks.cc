@@ -7,8 +7,9 @@
 #include <algorithm>
 #include <limits>
 
-#include "db/sqlite/row_mapping.h"
+#include "db/record_mapping.h"
 #include "db/sqlite/sqlite_store_impl.h"
+#include "db/store_checks.h"
 
 namespace bitmill::db::sqlite {
 
@@ -38,55 +39,17 @@ TaskQuery buildTaskQuery(const std::string& project_id, const TaskFilter& filter
     return query;
 }
 
-Status insertMediaRow(Connection& connection, const domain::MediaRecord& media,
-                      std::string_view action) {
-    BM_ASSIGN_OR_RETURN(
-        Statement insert,
-        connection.prepare(fmt::format("INSERT INTO media ({}) VALUES "
-                                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                       kMediaColumns),
-                           action));
-    bindMedia(insert, media);
-    Result<int64_t> inserted = insert.run();
-    if (!inserted.ok()) {
-        return inserted.error();
-    }
-    return okStatus();
-}
-
 // Inserts `file`, or replaces the row with the same id: an ingest started
 // by POST /files fills the row that request created.
 Status upsertFileRow(Connection& connection, const domain::FileRecord& file,
                      std::string_view action) {
-    BM_ASSIGN_OR_RETURN(
-        Statement insert,
-        connection.prepare(fmt::format("INSERT OR REPLACE INTO files ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                                       "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                       kFileColumns),
-                           action));
+    static const std::string kUpsertFile = fmt::format(
+        "INSERT OR REPLACE INTO files ({}) VALUES ({})", kFileColumns, placeholders(kFileColumns));
+    BM_ASSIGN_OR_RETURN(Statement insert, connection.prepare(kUpsertFile, action));
     bindFile(insert, file);
     Result<int64_t> inserted = insert.run();
     if (!inserted.ok()) {
         return inserted.error();
-    }
-    return okStatus();
-}
-
-Status updateMediaRow(Connection& connection, const domain::MediaRecord& media,
-                      std::string_view action) {
-    BM_ASSIGN_OR_RETURN(Statement update,
-                        connection.prepare("UPDATE media SET kind = ?, title = ?, alt = ?, "
-                                           "width = ?, height = ?, duration = ?, background = ?, "
-                                           "metadata = ?, updated_ms = ? WHERE id = ? AND "
-                                           "project_id = ?",
-                                           action));
-    update.bind(media.kind).bind(media.title).bind(media.alt).bind(media.width);
-    update.bind(media.height).bind(media.duration).bind(media.background);
-    update.bind(media.metadata.dump()).bind(media.updated_ms).bind(media.id);
-    update.bind(media.project_id);
-    BM_ASSIGN_OR_RETURN(int64_t changed, update.run());
-    if (changed == 0) {
-        return Error::notFound(fmt::format("{}: media '{}' not found", action, media.id));
     }
     return okStatus();
 }
@@ -97,9 +60,8 @@ Status SqliteStore::insertTask(const domain::TaskRecord& task) {
     ConnectionLease connection = writer();
     BM_ASSIGN_OR_RETURN(
         Statement insert,
-        connection->prepare(fmt::format("INSERT INTO tasks ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                                        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                        kTaskColumns),
+        connection->prepare(fmt::format("INSERT INTO tasks ({}) VALUES ({})", kTaskColumns,
+                                        placeholders(kTaskColumns)),
                             "insert task"));
     bindTask(insert, task);
     Result<int64_t> inserted = insert.run();
@@ -119,7 +81,7 @@ Result<domain::TaskRecord> SqliteStore::getTask(const std::string& project_id,
                                             "get task"));
     query.bind(task_id).bind(project_id);
     BM_ASSIGN_OR_RETURN(std::optional<domain::TaskRecord> task,
-                        readFirst<domain::TaskRecord>(query, readTask));
+                        readFirst<domain::TaskRecord>(query, readTask<Statement>));
     if (!task) {
         return Error::notFound(fmt::format("task '{}' not found", task_id));
     }
@@ -159,7 +121,7 @@ Result<Page<domain::TaskRecord>> SqliteStore::listTasks(const std::string& proje
             query.bind(value);
         }
         query.bind(page.limit).bind(int64_t{page.page - 1} * page.limit);
-        BM_ASSIGN_OR_RETURN(result.items, readAll<domain::TaskRecord>(query, readTask));
+        BM_ASSIGN_OR_RETURN(result.items, readAll<domain::TaskRecord>(query, readTask<Statement>));
     }
     BM_RETURN_IF_ERROR(transaction.commit());
     return result;
@@ -188,7 +150,7 @@ Result<domain::TaskRecord> SqliteStore::cancelTask(const std::string& project_id
                                                             kTaskColumns),
                                                 kAction));
         query.bind(task_id).bind(project_id);
-        BM_ASSIGN_OR_RETURN(task, readFirst<domain::TaskRecord>(query, readTask));
+        BM_ASSIGN_OR_RETURN(task, readFirst<domain::TaskRecord>(query, readTask<Statement>));
     }
     if (!task) {
         return Error::notFound(fmt::format("task '{}' not found", task_id));
@@ -221,7 +183,7 @@ Result<std::optional<domain::TaskRecord>> SqliteStore::claimTask(const std::stri
                             kTaskColumns),
                 kAction));
         claim.bind(worker_id).bind(now_ms + lease_ms).bind(now_ms);
-        BM_ASSIGN_OR_RETURN(task, readFirst<domain::TaskRecord>(claim, readTask));
+        BM_ASSIGN_OR_RETURN(task, readFirst<domain::TaskRecord>(claim, readTask<Statement>));
     }
     BM_RETURN_IF_ERROR(transaction.commit());
     return task;
@@ -239,22 +201,9 @@ Error SqliteStore::leaseLost(Connection& connection, const std::string& task_id,
         return has_row.error();
     }
     if (!*has_row) {
-        return Error::notFound(fmt::format("{}: task '{}' not found", action, task_id));
+        return leaseLostError(std::nullopt, std::nullopt, task_id, worker_id, action);
     }
-    std::string status = query->text(0);
-    std::optional<std::string> owner = query->optionalText(1);
-    if (status == "processing" && owner == worker_id) {
-        // The caller's UPDATE matched nothing although the task is ours: the
-        // statement itself is wrong.
-        return Error::internal(fmt::format("{}: task '{}' did not update", action, task_id));
-    }
-    if (status == "processing") {
-        return Error::conflict(
-            fmt::format("{}: task '{}' is leased to another worker, not '{}'; stop working on it",
-                        action, task_id, worker_id));
-    }
-    return Error::conflict(fmt::format("{}: task '{}' is {}, not processing; stop working on it",
-                                       action, task_id, status));
+    return leaseLostError(query->text(0), query->optionalText(1), task_id, worker_id, action);
 }
 
 template <typename Binder>
@@ -336,7 +285,12 @@ Status SqliteStore::completeTask(const std::string& task_id, const std::string& 
         BM_RETURN_IF_ERROR(upsertFileRow(*connection, *completion.output_file, kAction));
     }
     if (completion.media_update) {
-        BM_RETURN_IF_ERROR(updateMediaRow(*connection, *completion.media_update, kAction));
+        BM_ASSIGN_OR_RETURN(int64_t changed,
+                            updateMediaRow(*connection, *completion.media_update, kAction));
+        if (changed == 0) {
+            return Error::notFound(fmt::format("{}: media '{}' not found", kAction,
+                                               completion.media_update->id));
+        }
     }
     return transaction.commit();
 }
@@ -417,6 +371,28 @@ Result<int64_t> SqliteStore::countDueTasks(int64_t now_ms) {
     count.bind(now_ms);
     BM_RETURN_IF_ERROR(count.step());
     return count.int64(0);
+}
+
+Result<std::vector<TaskCount>> SqliteStore::countUnfinishedTasks() {
+    ConnectionLease connection = reader();
+    BM_ASSIGN_OR_RETURN(
+        Statement count,
+        connection->prepare("SELECT kind, status, COUNT(*) FROM tasks WHERE status IN "
+                            "('pending', 'waiting', 'processing') GROUP BY kind, status",
+                            "count unfinished tasks"));
+    std::vector<TaskCount> counts;
+    while (true) {
+        BM_ASSIGN_OR_RETURN(bool has_row, count.step());
+        if (!has_row) {
+            break;
+        }
+        auto status = domain::parseTaskStatus(count.text(1));
+        if (!status) {
+            return Error::internal("count unfinished tasks: unknown status", count.text(1));
+        }
+        counts.push_back({count.text(0), *status, count.int64(2)});
+    }
+    return counts;
 }
 
 }  // namespace bitmill::db::sqlite

@@ -1,31 +1,23 @@
 // Chunked-upload bookkeeping and idempotency records of SqliteStore.
 #include <fmt/format.h>
 
-#include "db/sqlite/row_mapping.h"
+#include "db/record_mapping.h"
 #include "db/sqlite/sqlite_store_impl.h"
-#include "db/upload_ranges.h"
+#include "db/store_checks.h"
 
 namespace bitmill::db::sqlite {
-
-namespace {
-
-// How long an idempotency record is kept: the API replays a stored
-// response for 24 hours.
-constexpr int64_t kIdempotencyRetentionMs = 24LL * 3600 * 1000;
-
-}  // namespace
 
 Result<domain::UploadRecord> SqliteStore::getOrCreateUpload(const domain::UploadRecord& upload) {
     constexpr std::string_view kAction = "start upload";
     ConnectionLease connection = writer();
     BM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::beginWrite(*connection));
     {
-        BM_ASSIGN_OR_RETURN(Statement insert,
-                            connection->prepare(fmt::format("INSERT INTO uploads ({}) VALUES (?, "
-                                                            "?, ?, ?, ?, ?, ?) ON CONFLICT "
-                                                            "(project_id, path) DO NOTHING",
-                                                            kUploadColumns),
-                                                kAction));
+        BM_ASSIGN_OR_RETURN(
+            Statement insert,
+            connection->prepare(fmt::format("INSERT INTO uploads ({}) VALUES ({}) ON CONFLICT "
+                                            "(project_id, path) DO NOTHING",
+                                            kUploadColumns, placeholders(kUploadColumns)),
+                                kAction));
         bindUpload(insert, upload);
         BM_RETURN_IF_ERROR(insert.run());
     }
@@ -37,10 +29,11 @@ Result<domain::UploadRecord> SqliteStore::getOrCreateUpload(const domain::Upload
                                                             kUploadColumns),
                                                 kAction));
         query.bind(upload.project_id).bind(upload.path);
-        BM_ASSIGN_OR_RETURN(stored, readFirst<domain::UploadRecord>(query, readUpload));
+        BM_ASSIGN_OR_RETURN(stored, readFirst<domain::UploadRecord>(query, readUpload<Statement>));
     }
     if (!stored) {
-        return Error::internal(fmt::format("{}: the upload of '{}' vanished", kAction, upload.path));
+        return Error::internal(
+            fmt::format("{}: the upload of '{}' vanished", kAction, upload.path));
     }
     BM_RETURN_IF_ERROR(transaction.commit());
     return std::move(*stored);
@@ -61,18 +54,12 @@ Result<domain::UploadRecord> SqliteStore::addUploadRange(const std::string& uplo
             connection->prepare(fmt::format("SELECT {} FROM uploads WHERE id = ?", kUploadColumns),
                                 kAction));
         query.bind(upload_id);
-        BM_ASSIGN_OR_RETURN(upload, readFirst<domain::UploadRecord>(query, readUpload));
+        BM_ASSIGN_OR_RETURN(upload, readFirst<domain::UploadRecord>(query, readUpload<Statement>));
     }
     if (!upload) {
         return Error::notFound(fmt::format("upload '{}' not found", upload_id));
     }
-    if (first < 0 || last < first || last >= upload->total_bytes) {
-        return Error::invalidArgument(
-            fmt::format("invalid byte range {}-{}: the upload has {} bytes (0-{})", first, last,
-                        upload->total_bytes, upload->total_bytes - 1));
-    }
-    upload->received = mergeByteRange(upload->received, first, last);
-    upload->updated_ms = now_ms;
+    BM_RETURN_IF_ERROR(db::addUploadRange(*upload, first, last, now_ms));
     {
         BM_ASSIGN_OR_RETURN(
             Statement update,
@@ -107,7 +94,7 @@ Result<std::optional<domain::IdempotencyRecord>> SqliteStore::findIdempotency(
                                                         kIdempotencyColumns),
                                             "find idempotency record"));
     query.bind(project_id).bind(key).bind(not_before_ms);
-    return readFirst<domain::IdempotencyRecord>(query, readIdempotency);
+    return readFirst<domain::IdempotencyRecord>(query, readIdempotency<Statement>);
 }
 
 Status SqliteStore::insertIdempotency(const domain::IdempotencyRecord& record) {
@@ -122,11 +109,11 @@ Status SqliteStore::insertIdempotency(const domain::IdempotencyRecord& record) {
         BM_RETURN_IF_ERROR(purge.run());
     }
     {
-        BM_ASSIGN_OR_RETURN(Statement insert,
-                            connection->prepare(fmt::format("INSERT INTO idempotency ({}) VALUES "
-                                                            "(?, ?, ?, ?, ?, ?)",
-                                                            kIdempotencyColumns),
-                                                kAction));
+        BM_ASSIGN_OR_RETURN(
+            Statement insert,
+            connection->prepare(fmt::format("INSERT INTO idempotency ({}) VALUES ({})",
+                                            kIdempotencyColumns, placeholders(kIdempotencyColumns)),
+                                kAction));
         bindIdempotency(insert, record);
         Result<int64_t> inserted = insert.run();
         if (!inserted.ok()) {
@@ -138,6 +125,40 @@ Status SqliteStore::insertIdempotency(const domain::IdempotencyRecord& record) {
         }
     }
     return transaction.commit();
+}
+
+Status SqliteStore::completeIdempotency(const domain::IdempotencyRecord& record) {
+    ConnectionLease connection = writer();
+    BM_ASSIGN_OR_RETURN(
+        Statement update,
+        connection->prepare("UPDATE idempotency SET status_code = ?, response_body = ? WHERE "
+                            "project_id = ? AND idempotency_key = ? AND created_ms = ? AND "
+                            "status_code = 0",
+                            "store idempotent response"));
+    update.bind(int64_t{record.status_code})
+        .bind(record.response_body)
+        .bind(record.project_id)
+        .bind(record.key)
+        .bind(record.created_ms);
+    BM_ASSIGN_OR_RETURN(int64_t changed, update.run());
+    if (changed == 0) {
+        return Error::conflict(
+            fmt::format("the reservation of Idempotency-Key '{}' is gone", record.key));
+    }
+    return okStatus();
+}
+
+Status SqliteStore::deleteIdempotencyReservation(const std::string& project_id,
+                                                 const std::string& key, int64_t created_ms) {
+    ConnectionLease connection = writer();
+    BM_ASSIGN_OR_RETURN(
+        Statement remove,
+        connection->prepare("DELETE FROM idempotency WHERE project_id = ? AND idempotency_key = ? "
+                            "AND created_ms = ? AND status_code = 0",
+                            "delete idempotency reservation"));
+    remove.bind(project_id).bind(key).bind(created_ms);
+    BM_RETURN_IF_ERROR(remove.run());
+    return okStatus();
 }
 
 }  // namespace bitmill::db::sqlite

@@ -59,6 +59,25 @@ TEST_F(ConfigLoaderTest, ConvertsMegabytesToBytes) {
     EXPECT_EQ(config->limits.task_memory_bytes, 64LL << 20);
 }
 
+TEST_F(ConfigLoaderTest, WorkersAcceptsAutoAndZero) {
+    std::vector<std::string> positional;
+    auto defaults = loadConfig({}, &positional);
+    ASSERT_TRUE(defaults.ok());
+    EXPECT_EQ(defaults->workers, -1);
+
+    auto none = loadConfig({"--workers", "0"}, &positional);
+    ASSERT_TRUE(none.ok());
+    EXPECT_EQ(none->workers, 0);
+
+    auto automatic = loadConfig({"--workers", "auto"}, &positional);
+    ASSERT_TRUE(automatic.ok());
+    EXPECT_EQ(automatic->workers, -1);
+
+    auto negative = loadConfig({"--workers", "-2"}, &positional);
+    ASSERT_FALSE(negative.ok());
+    EXPECT_NE(negative.error().message().find("auto or a whole number"), std::string::npos);
+}
+
 TEST_F(ConfigLoaderTest, RejectsBadValuesNamingTheSetting) {
     std::vector<std::string> positional;
     auto bad_number = loadConfig({"--workers", "many"}, &positional);

@@ -1,6 +1,7 @@
 // Tests of media::grabFrame: frame accuracy after keyframe seeks, upright
 // output of rotated video, colour of 10-bit HDR and full-range input, the
-// representative frame, and inputs without a usable video stream.
+// representative frame, and inputs without a usable video stream. Also
+// media::convertVideoFrame, the same grab handed to libvips in memory.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -246,6 +247,114 @@ TEST_F(FrameGrabTest, RejectsFrameOverSizeLimit) {
     ASSERT_FALSE(status.ok());
     EXPECT_EQ(status.error().code(), ErrorCode::ResourceExhausted);
     EXPECT_NE(status.error().message().find("max_video_width"), std::string::npos);
+}
+
+class ConvertVideoFrameTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() { ASSERT_TRUE(initialize("frame_grab_test").ok()); }
+
+    // Grabs the frame at `time` and converts it to `format` at `width`
+    // pixels wide (the source width when empty).
+    Status convert(const std::string& input, double time, const std::string& format,
+                   std::optional<int> width, const std::string& output) {
+        FrameGrabOptions grab;
+        grab.time = time;
+        ImageOptions options;
+        options.format = format;
+        if (width) {
+            options.geometry.width = Dimension{*width, false};
+        }
+        return convertVideoFrame(input, output, grab, options, Limits{});
+    }
+
+    TempDir scratch_{"bitmill-video-frame"};
+};
+
+TEST_F(ConvertVideoFrameTest, WritesResizedJpegOfTheFrame) {
+    const std::string output = scratch_.file("frame.jpg");
+    const Status status = convert(colourSequenceMp4(), 1.5, "jpeg", 160, output);
+    ASSERT_TRUE(status.ok()) << status.error().toLogString();
+    const auto probe = testing::runFfprobe(output);
+    ASSERT_NE(probe.stream("video"), nullptr);
+    EXPECT_EQ(probe.stream("video")->value("codec_name", ""), "mjpeg");
+    EXPECT_EQ(probe.stream("video")->value("width", 0), 160);
+    EXPECT_EQ(probe.stream("video")->value("height", 0), 120);
+    const RgbImage green = decodeRgb(output, scratch_.path());
+    expectColour(green.atFraction(0.5, 0.5), {0, 255, 0}, 12, "1.5 s");
+}
+
+TEST_F(ConvertVideoFrameTest, TurnsRotatedVideoUpright) {
+    const std::string output = scratch_.file("frame.png");
+    const Status status = convert(testing::rotatedVideoMp4(), 0.5, "png", std::nullopt, output);
+    ASSERT_TRUE(status.ok()) << status.error().toLogString();
+    const RgbImage frame = decodeRgb(output, scratch_.path());
+    EXPECT_EQ(frame.width, 360);
+    EXPECT_EQ(frame.height, 640);
+    expectColour(frame.atFraction(0.2, 0.05), {255, 0, 0}, 40, "top");
+    expectColour(frame.atFraction(0.2, 0.95), {0, 255, 255}, 40, "bottom");
+}
+
+TEST_F(ConvertVideoFrameTest, MatchesGrabThenConvertForPaddedRows) {
+    // 322 pixels of rgb24 are 966 bytes, which FFmpeg pads, so the rows are
+    // packed before libvips reads them.
+    const std::string path = inputDir().file("bars-322x240.mp4");
+    runFfmpeg("-f lavfi -i testsrc2=s=322x240:r=25:d=1 -c:v libx264 -preset veryfast "
+              "-pix_fmt yuv420p " +
+              shellQuote(path));
+    const std::string direct = scratch_.file("direct.png");
+    const Status status = convert(path, 0.4, "png", 200, direct);
+    ASSERT_TRUE(status.ok()) << status.error().toLogString();
+
+    const std::string frame = scratch_.file("frame.png");
+    FrameGrabOptions grab;
+    grab.time = 0.4;
+    ASSERT_TRUE(grabFrame(path, frame, grab, Limits{}).ok());
+    ImageOptions options;
+    options.format = "png";
+    options.geometry.width = Dimension{200, false};
+    const std::string through_file = scratch_.file("through-file.png");
+    ASSERT_TRUE(convertImage(frame, through_file, options, Limits{}).ok());
+
+    const RgbImage expected = decodeRgb(through_file, scratch_.path());
+    const RgbImage actual = decodeRgb(direct, scratch_.path());
+    ASSERT_EQ(actual.width, 200);
+    ASSERT_EQ(actual.height, expected.height);
+    double difference = 0;
+    for (size_t i = 0; i < actual.pixels.size(); ++i) {
+        difference += std::abs(actual.pixels[i] - expected.pixels[i]);
+    }
+    EXPECT_LT(difference / static_cast<double>(actual.pixels.size()), 1.0);
+}
+
+TEST_F(ConvertVideoFrameTest, RejectsTimePastEndWithoutOutput) {
+    const std::string output = scratch_.file("late.jpg");
+    const Status status = convert(colourSequenceMp4(), 7.5, "jpeg", 160, output);
+    ASSERT_FALSE(status.ok());
+    EXPECT_EQ(status.error().code(), ErrorCode::InvalidArgument);
+    EXPECT_FALSE(std::filesystem::exists(output));
+}
+
+TEST_F(ConvertVideoFrameTest, RejectsBadOptionsWithoutOutput) {
+    const std::string output = scratch_.file("bad.bmp");
+    const Status status = convert(colourSequenceMp4(), 0.5, "bmp", 160, output);
+    ASSERT_FALSE(status.ok());
+    EXPECT_EQ(status.error().code(), ErrorCode::InvalidArgument);
+    EXPECT_FALSE(std::filesystem::exists(output));
+}
+
+TEST_F(ConvertVideoFrameTest, RejectsFrameOverPixelLimit) {
+    Limits limits;
+    limits.max_image_pixels = 320 * 240 - 1;
+    FrameGrabOptions grab;
+    grab.time = 0.5;
+    ImageOptions options;
+    const std::string output = scratch_.file("large.jpg");
+    const Status status = convertVideoFrame(colourSequenceMp4(), output, grab, options, limits);
+    ASSERT_FALSE(status.ok());
+    EXPECT_EQ(status.error().code(), ErrorCode::ResourceExhausted);
+    EXPECT_NE(status.error().message().find("max_image_pixels"), std::string::npos)
+        << status.error().message();
+    EXPECT_FALSE(std::filesystem::exists(output));
 }
 
 }  // namespace
