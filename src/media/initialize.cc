@@ -187,6 +187,22 @@ Status initializeOnce(const char* argv0) {
 
 }  // namespace
 
+void preloadForForkedProcesses() {
+    // The first lookup of an operation by name initializes the class of
+    // every operation: about a fifth of the instructions of a task process
+    // that converts a 64x64 PNG (callgrind, libvips 8.14).
+    vips_type_find("VipsOperation", "thumbnail_source");
+
+    // The first format sniff runs each loader's own setup.
+    static const unsigned char kPngSignature[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    VipsSource* source = vips_source_new_from_memory(kPngSignature, sizeof(kPngSignature));
+    if (source != nullptr) {
+        vips_foreign_find_load_source(source);
+        g_object_unref(source);
+    }
+    vips_error_clear();
+}
+
 Status initialize(const char* argv0) {
     static std::once_flag once;
     static Status status;

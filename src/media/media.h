@@ -26,6 +26,12 @@ namespace bitmill::media {
 // "media" logger. Call once per process before any other function here.
 Status initialize(const char* argv0);
 
+// Does once the library setup that the first operation of a process would
+// otherwise do: libvips' operation and loader classes. Starts no thread, so
+// a process may call it and then fork processes that each run operations
+// (the task host does). Requires: initialize() succeeded.
+void preloadForForkedProcesses();
+
 // Called with 0..100 as work advances; may be called from worker threads.
 using ProgressCallback = std::function<void(int percent)>;
 
@@ -116,5 +122,12 @@ struct ImageOptions {
 // metadata stripped, animation kept for GIF and WebP outputs.
 Status convertImage(const std::string& input, const std::string& output,
                     const ImageOptions& options, const Limits& limits);
+
+// Grabs a frame of a video as grabFrame does and converts it as
+// convertImage does an upright sRGB image, passing the pixels in memory
+// instead of through a PNG file. Errors are theirs.
+Status convertVideoFrame(const std::string& input, const std::string& output,
+                         const FrameGrabOptions& grab, const ImageOptions& options,
+                         const Limits& limits);
 
 }  // namespace bitmill::media

@@ -2,11 +2,14 @@
 // The child gets an address-space limit (RLIMIT_AS), a CPU-time limit
 // (RLIMIT_CPU), no core dumps, its own process group and working directory,
 // and dies with its parent. A hostile input can then end only that process.
+// A child is either executed anew (spawnSandboxed) or forked from a task
+// host that has loaded and initialized the libraries once (spawnHosted).
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -63,5 +66,40 @@ ExitStatus killAndReap(const ChildProcess& child);
 // Describes an abnormal end for a task error, e.g. "the task process was
 // killed by signal 11 (SIGSEGV)"; names the CPU limit for SIGXCPU.
 std::string describeExit(const ExitStatus& status, const SandboxLimits& limits);
+
+// Starts `executable` with `arguments` (e.g. {"run-task", JOB_FILE}) like
+// spawnSandboxed: same limits, environment, working directory, stdout pipe
+// and process group, and the child is a child of this process, so
+// waitChild(), killAndReap() and describeExit() apply unchanged. The child
+// is forked from this thread's task host (`executable task-host`, see
+// serveTaskHost), which this call starts on first use and restarts when it
+// died. The host and its children die with the calling thread. When no host
+// can be started or reached, the child is executed with spawnSandboxed.
+Result<ChildProcess> spawnHosted(const std::string& executable,
+                                 const std::vector<std::string>& arguments,
+                                 const std::vector<std::string>& extra_environment,
+                                 const std::string& work_dir, const SandboxLimits& limits);
+
+// Starts the calling thread's task host now instead of at the first
+// spawnHosted(), so that the first task does not wait for the host to load
+// the media libraries. Does nothing when the host already runs.
+Status startTaskHost(const std::string& executable);
+
+// The code that a task host runs in each child it forks, given the
+// arguments that followed the executable; returns the child's exit code.
+using HostedCommand = std::function<int(const std::vector<std::string>& arguments)>;
+
+// Runs the task host's loop: reads spawn requests from the socket
+// `control_fd` and forks one child per request, which runs `command` and
+// exits. Returns 0 when the socket closes. The host's process name
+// (/proc/PID/comm) becomes "bitmill-host", and its children's
+// "bitmill-task". Requires: the calling process
+// has only one thread, because each child is forked without exec. Set up
+// whatever the children share (libraries, caches) before calling this.
+int serveTaskHost(int control_fd, const HostedCommand& command);
+
+// Returns the process id of the calling thread's task host, or -1 when it
+// has none.
+pid_t taskHostPidForTest();
 
 }  // namespace bitmill::tasks

@@ -232,8 +232,8 @@ ProcessOutcome Execution::runProcess(const JobSpec& job) {
     limits.memory_bytes = config.limits.task_memory_bytes;
     limits.cpu_seconds = config.limits.task_cpu_seconds;
     std::string job_path = (fs::path(job.work_dir) / "job.json").string();
-    auto child = spawnSandboxed({config.executable_path, "run-task", job_path}, {}, work_dir_,
-                                limits);
+    auto child = spawnHosted(config.executable_path, {"run-task", job_path}, {}, work_dir_,
+                             limits);
     if (!child.ok()) {
         return {ProcessOutcome::Kind::Crashed, child.error().message()};
     }

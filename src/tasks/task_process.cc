@@ -16,6 +16,7 @@
 #include "media/media.h"
 #include "net/url_fetcher.h"
 #include "tasks/job.h"
+#include "tasks/sandbox.h"
 
 namespace bitmill::tasks {
 
@@ -193,8 +194,9 @@ Status runAudio(const JobSpec& job, const ProducedFile& input, ProgressReporter&
     return okStatus();
 }
 
-Status runImage(const JobSpec& job, const ProducedFile& input, ProgressReporter& progress,
-                JobResult& result) {
+// Reports no progress between 0 and 100: an image task takes well under a
+// second, and each report would cost the worker a heartbeat write.
+Status runImage(const JobSpec& job, const ProducedFile& input, JobResult& result) {
     if (input.props.kind == "audio") {
         return Error::invalidArgument("input is audio, but an image task needs an image or a "
                                       "video");
@@ -213,17 +215,16 @@ Status runImage(const JobSpec& job, const ProducedFile& input, ProgressReporter&
         options.quality = domain::qualityValue(*quality).value_or(options.quality);
     }
 
-    std::string source = input.path;
+    std::string output =
+        (fs::path(job.work_dir) / ("output." + imageExtension(options.format))).string();
     if (input.props.kind == "video") {
         media::FrameGrabOptions grab;
         grab.time = optionalOption<double>(job.options, "start");
-        source = (fs::path(job.work_dir) / "frame.png").string();
-        BM_RETURN_IF_ERROR(media::grabFrame(input.path, source, grab, job.limits));
-        progress.report(50);
+        BM_RETURN_IF_ERROR(
+            media::convertVideoFrame(input.path, output, grab, options, job.limits));
+    } else {
+        BM_RETURN_IF_ERROR(media::convertImage(input.path, output, options, job.limits));
     }
-    std::string output =
-        (fs::path(job.work_dir) / ("output." + imageExtension(options.format))).string();
-    BM_RETURN_IF_ERROR(media::convertImage(source, output, options, job.limits));
     BM_ASSIGN_OR_RETURN(result.output, probeProduced(output, job.limits));
     return okStatus();
 }
@@ -255,13 +256,14 @@ Status runJob(const JobSpec& job, ProgressReporter& progress, JobResult& result)
         return runAudio(job, input, progress, result);
     }
     if (job.kind == "image") {
-        return runImage(job, input, progress, result);
+        return runImage(job, input, result);
     }
     return Error::invalidArgument("task kind '" + job.kind + "' is not available in this build");
 }
 
-// Test hook for end-to-end tests: BITMILL_FAULT_INJECTION=crash or hang makes
-// the task process crash or hang, to show that only its own task fails.
+// Test hook: BITMILL_FAULT_INJECTION=crash, hang or spin makes the task
+// process crash, sleep forever or use the CPU forever, to show that only
+// its own task fails and that the time and CPU limits end it.
 void applyFaultInjectionForTest() {
     const char* fault = std::getenv("BITMILL_FAULT_INJECTION");
     if (fault == nullptr) {
@@ -273,6 +275,11 @@ void applyFaultInjectionForTest() {
     } else if (mode == "hang") {
         for (;;) {
             pause();
+        }
+    } else if (mode == "spin") {
+        volatile uint64_t turns = 0;
+        for (;;) {
+            turns = turns + 1;
         }
     }
 }
@@ -330,6 +337,26 @@ int runTaskProcess(const std::string& job_path) {
         return 2;
     }
     return 0;
+}
+
+int runTaskHostProcess() {
+    auto logger = log::get("task");
+    if (auto status = media::initialize("bitmill"); !status.ok()) {
+        logger->error("initialize media: {}", status.error().toLogString());
+        return 2;
+    }
+    media::preloadForForkedProcesses();
+    return serveTaskHost(STDIN_FILENO, [](const std::vector<std::string>& arguments) {
+        if (arguments.size() == 2 && arguments[0] == "run-task") {
+            return runTaskProcess(arguments[1]);
+        }
+        if ((arguments.size() == 2 || arguments.size() == 3) && arguments[0] == "probe") {
+            return runProbeProcess(arguments[1], arguments.size() == 3 ? arguments[2] : "{}");
+        }
+        log::get("task")->error("task host: unknown command '{}', expected run-task or probe",
+                                arguments.empty() ? "" : arguments[0]);
+        return 2;
+    });
 }
 
 int runProbeProcess(const std::string& path, const std::string& limits_json) {

@@ -17,4 +17,10 @@ int runTaskProcess(const std::string& job_path);
 // file's measured properties, or {"error": {...}}, as one line on stdout.
 int runProbeProcess(const std::string& path, const std::string& limits_json);
 
+// `bitmill task-host`: initializes the media libraries once, then serves
+// the spawn requests that spawnHosted() (tasks/sandbox.h) writes to stdin.
+// Each request forks a task process that runs `run-task JOB_FILE` or
+// `probe FILE LIMITS_JSON` without exec. Returns when stdin closes.
+int runTaskHostProcess();
+
 }  // namespace bitmill::tasks

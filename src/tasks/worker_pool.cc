@@ -5,6 +5,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "tasks/sandbox.h"
 #include "tasks/task_execution.h"
 
 namespace bitmill::tasks {
@@ -49,6 +50,12 @@ void WorkerPool::stop(std::chrono::seconds grace) {
 void WorkerPool::workerLoop(int index) {
     auto logger = log::get("worker");
     std::string worker_id = process_id_ + "-" + std::to_string(index);
+    // Start this thread's task host now, so the first task does not wait
+    // for it to load the media libraries.
+    if (Status started = startTaskHost(context_->config.executable_path); !started.ok()) {
+        logger->warn("start task host failed worker={}: {}", worker_id,
+                     started.error().toLogString());
+    }
     while (!stopping_) {
         auto claimed = context_->queue->claim(worker_id);
         if (!claimed.ok()) {

@@ -39,7 +39,9 @@ protected:
     }
 };
 
-// Returns the PIDs whose parent is `parent`.
+// Returns the PIDs whose parent is `parent`, leaving out the worker's task
+// host ("bitmill-host"), which lives as long as the worker. Task processes
+// are the host's forks, created as children of the worker itself.
 std::vector<pid_t> childrenOf(pid_t parent) {
     std::vector<pid_t> children;
     for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
@@ -60,7 +62,8 @@ std::vector<pid_t> childrenOf(pid_t parent) {
         char state = '?';
         long parent_pid = 0;
         fields >> state >> parent_pid;
-        if (state != 'Z' && parent_pid == parent) {
+        if (state != 'Z' && parent_pid == parent &&
+            line.find("(bitmill-host)") == std::string::npos) {
             children.push_back(static_cast<pid_t>(std::stol(name)));
         }
     }

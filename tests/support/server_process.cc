@@ -394,6 +394,20 @@ bool ServerProcess::running() {
     return true;
 }
 
+namespace {
+
+// True when `pid` is a worker's task host (`bitmill task-host`), which
+// names itself "bitmill-host"; the task processes it forks are named
+// "bitmill-task".
+bool isTaskHost(pid_t pid) {
+    std::ifstream file("/proc/" + std::to_string(pid) + "/comm");
+    std::string name;
+    std::getline(file, name);
+    return name == "bitmill-host";
+}
+
+}  // namespace
+
 std::vector<pid_t> ServerProcess::childProcesses() const {
     std::vector<pid_t> children;
     for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
@@ -406,6 +420,11 @@ std::vector<pid_t> ServerProcess::childProcesses() const {
         pid_t parent = 0;
         pid_t group = 0;
         if (pid == pid_ || !readProcessStat(pid, &state, &parent, &group) || state == 'Z') {
+            continue;
+        }
+        // A worker's task host lives as long as the worker; the task
+        // processes it forks are children of the server and count.
+        if (isTaskHost(pid)) {
             continue;
         }
         bool is_worker = false;

@@ -1,6 +1,8 @@
 // media::grabFrame: seeks to the keyframe before a time, decodes forward to
 // the frame at that time, converts it to upright 8-bit sRGB (tone-mapping
-// PQ and HLG sources) and writes it as a PNG.
+// PQ and HLG sources) and writes it as a PNG, or hands it over in memory.
+#include "media/ffmpeg/frame_grab.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -13,7 +15,6 @@
 
 #include "core/log.h"
 #include "media/ffmpeg/ffmpeg.h"
-#include "media/media.h"
 
 namespace bitmill::media {
 
@@ -245,7 +246,11 @@ std::string filterDescription(const AVFrame* frame, int rotation) {
                 "frame grab without tone mapping: this FFmpeg lacks the zscale or tonemap "
                 "filter, so the HDR frame comes out dim and flat");
         }
-        chain += "scale=flags=bicubic+accurate_rnd+full_chroma_int";
+        // full_chroma_int interpolates chroma before the conversion to RGB.
+        // accurate_rnd is left out: it turns off swscale's SIMD code, which
+        // made a 1080p frame take 45 times the instructions (callgrind,
+        // FFmpeg 5.1) for a mean difference of about 1 level of 255.
+        chain += "scale=flags=bicubic+full_chroma_int";
         if (!is_rgb) {
             chain += std::string(":in_color_matrix=") + colorMatrixName(frame) +
                      ":in_range=" + (isFullRange(frame) ? "full" : "limited");
@@ -431,36 +436,67 @@ std::string formatSeconds(double seconds) {
     return buffer;
 }
 
+// Returns the frame that `options` selects as upright rgb24.
+Result<FramePtr> grabUprightRgb(const std::string& input, const FrameGrabOptions& options,
+                                const Limits& limits) {
+    BM_ASSIGN_OR_RETURN(FrameReader reader, FrameReader::open(input, limits));
+    const int rotation = streamRotation(reader.stream());
+    if (!options.time) {
+        return representativeFrame(reader, rotation);
+    }
+    const double time = *options.time;
+    if (!(time >= 0)) {
+        return Error::invalidArgument("grab frame: time " + formatSeconds(time) +
+                                      " s is negative");
+    }
+    // A time inside the last frame's display interval returns the last
+    // frame; a time past the stated duration is rejected.
+    const auto duration = reader.duration();
+    if (duration && time > *duration) {
+        return Error::invalidArgument("grab frame: time " + formatSeconds(time) +
+                                      " s is past the end of the video (duration " +
+                                      formatSeconds(*duration) + " s)");
+    }
+    BM_ASSIGN_OR_RETURN(FramePtr frame, reader.frameAt(time));
+    return toUprightRgb(frame.get(), rotation);
+}
+
 }  // namespace
 
 Status grabFrame(const std::string& input, const std::string& output_png,
                  const FrameGrabOptions& options, const Limits& limits) {
-    BM_ASSIGN_OR_RETURN(FrameReader reader, FrameReader::open(input, limits));
-    const int rotation = streamRotation(reader.stream());
-
-    FramePtr rgb;
-    if (options.time) {
-        const double time = *options.time;
-        if (!(time >= 0)) {
-            return Error::invalidArgument("grab frame: time " + formatSeconds(time) +
-                                          " s is negative");
-        }
-        // A time inside the last frame's display interval returns the last
-        // frame; a time past the stated duration is rejected.
-        const auto duration = reader.duration();
-        if (duration && time > *duration) {
-            return Error::invalidArgument("grab frame: time " + formatSeconds(time) +
-                                          " s is past the end of the video (duration " +
-                                          formatSeconds(*duration) + " s)");
-        }
-        BM_ASSIGN_OR_RETURN(FramePtr frame, reader.frameAt(time));
-        BM_ASSIGN_OR_RETURN(rgb, toUprightRgb(frame.get(), rotation));
-    } else {
-        BM_ASSIGN_OR_RETURN(rgb, representativeFrame(reader, rotation));
-    }
-
+    BM_ASSIGN_OR_RETURN(FramePtr rgb, grabUprightRgb(input, options, limits));
     BM_ASSIGN_OR_RETURN(std::vector<uint8_t> png, encodePng(rgb.get()));
     return writeFile(output_png, png);
 }
+
+namespace ffmpeg {
+
+Result<RgbPixels> grabRgbFrame(const std::string& input, const FrameGrabOptions& options,
+                               const Limits& limits) {
+    BM_ASSIGN_OR_RETURN(FramePtr rgb, grabUprightRgb(input, options, limits));
+    RgbPixels pixels;
+    pixels.width = rgb->width;
+    pixels.height = rgb->height;
+    const size_t row_bytes = static_cast<size_t>(rgb->width) * 3;
+    if (rgb->linesize[0] == static_cast<int>(row_bytes)) {
+        // FFmpeg pads each row to its buffer alignment (32 or 64 bytes).
+        // Rows such as 1920 pixels (5760 bytes) need none, so the frame's
+        // own buffer is handed over without a copy.
+        pixels.pixels = rgb->data[0];
+        pixels.owner = std::shared_ptr<const AVFrame>(rgb.release(), FrameDeleter());
+        return pixels;
+    }
+    auto packed = std::make_shared<std::vector<uint8_t>>(row_bytes * rgb->height);
+    for (int row = 0; row < rgb->height; ++row) {
+        std::copy_n(rgb->data[0] + static_cast<ptrdiff_t>(row) * rgb->linesize[0], row_bytes,
+                    packed->data() + row * row_bytes);
+    }
+    pixels.pixels = packed->data();
+    pixels.owner = std::move(packed);
+    return pixels;
+}
+
+}  // namespace ffmpeg
 
 }  // namespace bitmill::media

@@ -1,11 +1,13 @@
 // media::convertImage: libvips' thumbnail operation (shrink-on-load, EXIF
 // orientation, colour profile to sRGB), then flattening, a per-frame
 // canvas for cover and contain, and the JPEG, PNG, WebP, AVIF or GIF saver.
+// vips::convertPixels does the same for pixels already in memory.
 #include <vips/vips8>
 
 #include <algorithm>
 #include <array>
 #include <filesystem>
+#include <functional>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -13,7 +15,7 @@
 
 #include <fmt/format.h>
 
-#include "media/media.h"
+#include "media/vips/image_convert.h"
 #include "media/vips/image_geometry.h"
 #include "media/vips/vips_util.h"
 
@@ -202,19 +204,71 @@ void save(const VImage& image, const std::string& output, const OutputSpec& spec
     }
 }
 
-}  // namespace
+// The output format, quality and background of a conversion, checked.
+struct OutputChoice {
+    const OutputSpec* spec = nullptr;
+    std::optional<Rgba> requested_background;
+};
 
-Status convertImage(const std::string& input, const std::string& output,
-                    const ImageOptions& options, const Limits& limits) {
-    BM_ASSIGN_OR_RETURN(const OutputSpec* spec, findOutput(options.format));
+Result<OutputChoice> chooseOutput(const ImageOptions& options) {
+    OutputChoice choice;
+    BM_ASSIGN_OR_RETURN(choice.spec, findOutput(options.format));
     if (options.quality < 0 || options.quality > 100) {
         return Error::invalidArgument(
             fmt::format("quality must be between 0 and 100, got {}", options.quality));
     }
-    std::optional<Rgba> requested_background;
     if (options.background) {
-        BM_ASSIGN_OR_RETURN(requested_background, vips::parseBackground(*options.background));
+        BM_ASSIGN_OR_RETURN(choice.requested_background,
+                            vips::parseBackground(*options.background));
     }
+    return choice;
+}
+
+// Decodes at about the requested size; see vips::thumbnail().
+using Decoder = std::function<VImage(const vips::ThumbnailRequest& request)>;
+
+// Decodes with `decode`, then flattens, places on the canvas and saves to
+// `output`; `input` names the source in error messages. Removes a partial
+// output on failure.
+Status resizeAndSave(const Decoder& decode, const std::string& input, const std::string& output,
+                     const vips::ResizePlan& plan, const OutputChoice& choice, int quality,
+                     int frames, bool animated) {
+    const OutputSpec& spec = *choice.spec;
+    const Rgba background = effectiveBackground(choice.requested_background, spec);
+    PartialOutput partial(output);
+    const vips::VectorCodeScope vector_code(int64_t{plan.output_width} * plan.output_height *
+                                            frames);
+    try {
+        vips::ThumbnailRequest request;
+        request.width = plan.thumbnail_width;
+        request.height = plan.thumbnail_height;
+        request.size = plan.size;
+        request.crop = plan.crop;
+        request.all_frames = animated;
+        VImage image = vips::toSrgb8(decode(request));
+        // Transparency goes where the format cannot keep it, or where the
+        // request asked for an opaque background.
+        if (image.has_alpha() && (!spec.keeps_alpha || background[3] == 255)) {
+            image = image.flatten(VImage::option()->set(
+                "background", std::vector<double>(background.begin(), background.begin() + 3)));
+        }
+        if (plan.canvas) {
+            image = placeOnCanvas(image, *plan.canvas, background, spec.keeps_alpha);
+        }
+        save(vips::withoutMetadata(image), output, spec, quality);
+    } catch (const ::vips::VError& error) {
+        return vips::toError(error, {.action = "convert image", .input = input, .output = output});
+    }
+    partial.commit();
+    return okStatus();
+}
+
+}  // namespace
+
+Status convertImage(const std::string& input, const std::string& output,
+                    const ImageOptions& options, const Limits& limits) {
+    BM_ASSIGN_OR_RETURN(const OutputChoice choice, chooseOutput(options));
+    const OutputSpec* spec = choice.spec;
 
     BM_ASSIGN_OR_RETURN(vips::ImageHeader header, vips::readHeader(input, limits));
     const bool animated_input =
@@ -234,31 +288,33 @@ Status convertImage(const std::string& input, const std::string& output,
                                          options.geometry, animated));
     BM_RETURN_IF_ERROR(checkOutputSize(plan, *spec, frames, limits));
 
-    const Rgba background = effectiveBackground(requested_background, *spec);
-    PartialOutput partial(output);
-    try {
-        vips::ThumbnailRequest request;
-        request.width = plan.thumbnail_width;
-        request.height = plan.thumbnail_height;
-        request.size = plan.size;
-        request.crop = plan.crop;
-        request.all_frames = animated;
-        VImage image = vips::toSrgb8(vips::thumbnail(input, header, request));
-        // Transparency goes where the format cannot keep it, or where the
-        // request asked for an opaque background.
-        if (image.has_alpha() && (!spec->keeps_alpha || background[3] == 255)) {
-            image = image.flatten(VImage::option()->set(
-                "background", std::vector<double>(background.begin(), background.begin() + 3)));
-        }
-        if (plan.canvas) {
-            image = placeOnCanvas(image, *plan.canvas, background, spec->keeps_alpha);
-        }
-        save(vips::withoutMetadata(image), output, *spec, options.quality);
-    } catch (const ::vips::VError& error) {
-        return vips::toError(error, {.action = "convert image", .input = input, .output = output});
-    }
-    partial.commit();
-    return okStatus();
+    const Decoder decode = [&](const vips::ThumbnailRequest& request) {
+        return vips::thumbnail(input, header, request);
+    };
+    return resizeAndSave(decode, input, output, plan, choice, options.quality, frames, animated);
 }
+
+namespace vips {
+
+Status convertPixels(const RgbPixels& pixels, const std::string& output,
+                     const ImageOptions& options, const Limits& limits) {
+    BM_ASSIGN_OR_RETURN(const OutputChoice choice, chooseOutput(options));
+    BM_RETURN_IF_ERROR(checkPixelLimit("image", pixels.width, pixels.height, 1, limits));
+    BM_ASSIGN_OR_RETURN(ResizePlan plan,
+                        planResize(pixels.width, pixels.height, options.geometry, false));
+    BM_RETURN_IF_ERROR(checkOutputSize(plan, *choice.spec, 1, limits));
+
+    const Decoder decode = [&](const ThumbnailRequest& request) {
+        // The image reads the caller's memory, which outlives the save.
+        const VImage image = VImage::new_from_memory(
+            const_cast<uint8_t*>(pixels.pixels),
+            static_cast<size_t>(pixels.width) * pixels.height * 3, pixels.width, pixels.height,
+            3, VIPS_FORMAT_UCHAR);
+        return thumbnailImage(image, request);
+    };
+    return resizeAndSave(decode, "frame", output, plan, choice, options.quality, 1, false);
+}
+
+}  // namespace vips
 
 }  // namespace bitmill::media

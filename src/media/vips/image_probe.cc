@@ -100,22 +100,29 @@ std::optional<double> animationDuration(const ::vips::VImage& image) {
 
 // Returns the mean colour of an 8-bit sRGB image as "#rrggbb". Each pixel
 // counts by its alpha, so transparent areas do not tint the result. Returns
-// nullopt when every pixel is transparent.
+// nullopt when every pixel is transparent. Requires: `rgb` is in memory
+// (copy_memory) with 3 or 4 bands. The preview is small, so a loop here
+// costs less than the libvips operations that would do the same.
 std::optional<std::string> averageColour(const ::vips::VImage& rgb) {
-    double channels[3] = {0, 0, 0};
-    if (rgb.bands() >= 4) {
-        const ::vips::VImage alpha = rgb[3] / 255.0;
-        const double coverage = alpha.avg();
-        if (coverage <= 0) {
-            return std::nullopt;
-        }
+    const auto* pixels = static_cast<const uint8_t*>(rgb.data());
+    const int bands = rgb.bands();
+    const size_t count = static_cast<size_t>(rgb.width()) * rgb.height();
+    double sums[3] = {0, 0, 0};
+    double coverage = 0;
+    for (size_t index = 0; index < count; ++index) {
+        const uint8_t* pixel = pixels + index * bands;
+        const double weight = bands >= 4 ? pixel[3] / 255.0 : 1.0;
+        coverage += weight;
         for (int band = 0; band < 3; ++band) {
-            channels[band] = (rgb[band] * alpha).avg() / coverage;
+            sums[band] += pixel[band] * weight;
         }
-    } else {
-        for (int band = 0; band < 3; ++band) {
-            channels[band] = rgb[band].avg();
-        }
+    }
+    if (coverage <= 0) {
+        return std::nullopt;
+    }
+    double channels[3];
+    for (int band = 0; band < 3; ++band) {
+        channels[band] = sums[band] / coverage;
     }
     auto toByte = [](double value) {
         return static_cast<int>(std::clamp(value + 0.5, 0.0, 255.0));
@@ -230,6 +237,8 @@ Result<MediaProperties> probeImage(const std::string& path, const Limits& limits
         properties.duration = animationDuration(header.image);
     }
 
+    // Every resize here makes at most kPreviewSize x kPreviewSize pixels.
+    const VectorCodeScope vector_code(kPreviewSize * kPreviewSize);
     try {
         properties.transparency = header.format == ImageFormat::Gif
                                       ? gifUsesTransparency(header.image)

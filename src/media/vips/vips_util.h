@@ -85,6 +85,12 @@ struct ThumbnailRequest {
 ::vips::VImage thumbnail(const std::string& path, const ImageHeader& header,
                          const ThumbnailRequest& request);
 
+// Resizes an image that is already decoded, as thumbnail() does a file but
+// without shrink-on-load, orientation or profile handling: the image must
+// be upright sRGB. `request.all_frames` is ignored. The result is lazy.
+// Throws ::vips::VError.
+::vips::VImage thumbnailImage(const ::vips::VImage& image, const ThumbnailRequest& request);
+
 // Returns ResourceExhausted when `frames` pictures of width x height pixels
 // exceed limits.max_image_pixels. `subject` names the picture in the
 // message: "image", "animation" or "output".
@@ -95,6 +101,23 @@ Status checkPixelLimit(std::string_view subject, int64_t width, int64_t height, 
 // 16-bit input is scaled down, greyscale is expanded and CMYK or Lab is
 // converted. Throws ::vips::VError like any libvips call.
 ::vips::VImage toSrgb8(const ::vips::VImage& image);
+
+// Builds libvips operations without vector code while it lives when they
+// make few pixels. libvips compiles vector code (with Orc) for each resize
+// it builds, which costs about as much as resizing 10,000 to 20,000 pixels
+// without it, so scalar code is faster below that. Scalar and vector code round
+// differently, by up to 3 levels of 255. The switch is process-wide:
+// operations that other threads build meanwhile are affected too.
+class VectorCodeScope {
+  public:
+    explicit VectorCodeScope(int64_t output_pixels);
+    VectorCodeScope(const VectorCodeScope&) = delete;
+    VectorCodeScope& operator=(const VectorCodeScope&) = delete;
+    ~VectorCodeScope();
+
+  private:
+    bool changed_ = false;
+};
 
 // Reads and clears libvips' error buffer. The buffer is process-wide, so
 // each failure path calls this once.

@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <vips/vips8>
+// After vips8: vector.h uses libvips' types without including them.
+#include <vips/vector.h>
 
 #include <chrono>
 #include <filesystem>
@@ -17,6 +20,7 @@
 #include "core/crypto.h"
 #include "image_test_support.h"
 #include "media/media.h"
+#include "media/vips/vips_util.h"
 
 namespace bitmill::media {
 namespace {
@@ -692,6 +696,36 @@ TEST_F(ImageConvertTest, OutputAboveThePixelLimitIsRejected) {
     EXPECT_EQ(status.error().message(),
               "output is 20000x15000 (300000000 pixels), above the limit of 100000000 pixels "
               "(max_image_pixels)");
+}
+
+TEST_F(ImageConvertTest, VectorCodeOffForSmallOutputOnly) {
+    const bool enabled = vips_vector_isenabled();
+    {
+        const vips::VectorCodeScope small(32 * 32);
+        EXPECT_FALSE(vips_vector_isenabled());
+    }
+    EXPECT_EQ(vips_vector_isenabled(), enabled);
+    {
+        const vips::VectorCodeScope large(800 * 600);
+        EXPECT_EQ(vips_vector_isenabled(), enabled);
+    }
+    EXPECT_EQ(vips_vector_isenabled(), enabled);
+}
+
+TEST_F(ImageConvertTest, SmallAndLargeResizesKeepColour) {
+    // A small output is resized by scalar code, a large one by vector code
+    // (when libvips has Orc); both must give the same colours.
+    const std::string input =
+        writePng(testing::withRect(testing::solid(1600, 1200, {200, 100, 50}), 800, 0, 800, 1200,
+                                   {20, 40, 220}),
+                 "halves.png");
+    for (const int width : {40, 800}) {
+        const VImage out = convert(input, sized(width, std::nullopt));
+        ASSERT_EQ(out.width(), width);
+        const std::string where = std::to_string(width) + " px";
+        expectColourNear(pixelAt(out, width / 4, out.height() / 2), {200, 100, 50}, 2, where);
+        expectColourNear(pixelAt(out, width * 3 / 4, out.height() / 2), {20, 40, 220}, 2, where);
+    }
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <iterator>
 #include <memory>
 #include <sstream>
 
@@ -76,6 +78,24 @@ TEST_F(MediaInitializeTest, UnsupportedLoadersAreBlocked) {
     const std::string matrix = temp_.file("matrix.mat");
     testing::writeText(matrix, "2 2\n1 2\n3 4\n");
     EXPECT_FALSE(vips::isImage(matrix));
+}
+
+int threadCount() {
+    return static_cast<int>(std::distance(std::filesystem::directory_iterator("/proc/self/task"),
+                                          std::filesystem::directory_iterator()));
+}
+
+TEST_F(MediaInitializeTest, PreloadStartsNoThread) {
+    // The task host forks after preloading, which is safe only while it
+    // has a single thread.
+    const int before = threadCount();
+    preloadForForkedProcesses();
+    preloadForForkedProcesses();
+    EXPECT_EQ(threadCount(), before);
+
+    const std::string ppm = temp_.file("still-blocked.ppm");
+    testing::writeText(ppm, "P3\n1 1\n255\n255 0 0\n");
+    EXPECT_FALSE(vips::isImage(ppm)) << "preloading must not unblock loaders";
 }
 
 }  // namespace
