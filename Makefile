@@ -32,7 +32,7 @@ test: test-deps
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 bench:
-	bench/run.sh $(if $(QUICK),--quick)
+	BUILD_DIR=$(BUILD_DIR) bench/run.sh $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(BUILD_DIR)

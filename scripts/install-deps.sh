@@ -17,7 +17,7 @@ build_packages=(
 test_packages=(
     libgtest-dev libgmock-dev curl ffmpeg libvips-tools imagemagick
     libimage-exiftool-perl sox espeak-ng libheif-examples gsfonts ghostscript
-    postgresql openssl
+    postgresql openssl iproute2
 )
 # The S3 test server (tests/services/s3.sh) is s3rver, a Node.js program
 # installed with npm. Debian's npm package conflicts with nodejs builds that

@@ -1,7 +1,11 @@
 // Binding, serving and stopping an httplib::Server on its own thread.
 #include "api/http_listener.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 
 #include "core/log.h"
 #include "fmt/format.h"
@@ -10,8 +14,13 @@ namespace bitmill::api {
 
 namespace {
 
-// Requests one keep-alive connection may carry before it is closed.
-constexpr size_t kKeepAliveMaxRequests = 1000;
+// Requests one keep-alive connection may carry before it is closed. At 1000,
+// a benchmark client at 64 connections reconnected in bursts that overflowed
+// the accept queue.
+constexpr size_t kKeepAliveMaxRequests = 100'000;
+// Pending connections the kernel queues before accept(). cpp-httplib 0.11
+// listens with a backlog of 5, which drops connections under bursts.
+constexpr int kListenBacklog = 1024;
 constexpr time_t kKeepAliveTimeoutSeconds = 5;
 constexpr time_t kReadTimeoutSeconds = 30;
 constexpr time_t kWriteTimeoutSeconds = 30;
@@ -33,6 +42,14 @@ void configureServer(httplib::Server& server) {
 
 HttpListener::HttpListener(std::unique_ptr<httplib::Server> server, std::string name)
     : server_(std::move(server)), name_(std::move(name)) {
+    // Replaces httplib's default options (SO_REUSEPORT, which would let a
+    // second process bind the same port) and remembers the socket, so that
+    // start() can raise its backlog.
+    server_->set_socket_options([this](socket_t socket) {
+        int yes = 1;
+        setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+        listen_socket_ = socket;
+    });
 }
 
 HttpListener::~HttpListener() {
@@ -52,6 +69,12 @@ Result<int> HttpListener::start(const std::string& host, int port) {
     if (bound_port <= 0) {
         return Error::unavailable(fmt::format(
             "start {} listener: cannot bind {}:{}; is the port in use?", name_, host, port));
+    }
+    // httplib already called listen(); on Linux a second call on the bound
+    // socket only changes the backlog.
+    if (listen_socket_ >= 0 && ::listen(listen_socket_, kListenBacklog) != 0) {
+        log::get("api")->warn("{} listener: raising the listen backlog failed: {}", name_,
+                              strerror(errno));
     }
     thread_ = std::thread([this] { server_->listen_after_bind(); });
     // httplib's stop() does nothing until the server runs, so a stop()

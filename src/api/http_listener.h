@@ -41,6 +41,8 @@ class HttpListener : public Listener {
     std::unique_ptr<httplib::Server> server_;
     std::string name_;
     std::thread thread_;
+    // The socket httplib bound, recorded by the socket-options callback.
+    int listen_socket_ = -1;
 };
 
 }  // namespace bitmill::api

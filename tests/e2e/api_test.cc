@@ -4,6 +4,7 @@
 // files, media and tasks-config endpoints.
 #include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "e2e_test.h"
@@ -621,6 +622,34 @@ TEST_F(ApiTest, MetricsShowRequestsAndQueue) {
     EXPECT_NE(metrics.body.find("bitmill_store_up 1"), std::string::npos) << metrics.body;
     EXPECT_NE(metrics.body.find("# TYPE bitmill_tasks gauge"), std::string::npos)
         << "queue depth by kind and status: " << metrics.body;
+}
+
+TEST_F(ApiTest, ListenersHaveLargeBacklog) {
+    // A backlog of 5 (cpp-httplib's) drops connections under bursts, so the
+    // server raises it; `ss` shows a listening socket's backlog in Send-Q.
+    for (const std::string& url : {server().apiUrl(), server().deliveryUrl()}) {
+        std::string port = url.substr(url.rfind(':') + 1);
+        CommandResult listed = runCommand({"ss", "-ltnH", "sport = :" + port});
+        ASSERT_TRUE(listed.ok()) << listed.describe();
+        std::istringstream fields(listed.stdout_text);
+        std::string state;
+        long queued = -1;
+        long backlog = -1;
+        fields >> state >> queued >> backlog;
+        EXPECT_EQ(state, "LISTEN") << listed.stdout_text;
+        EXPECT_GE(backlog, 1024) << listed.stdout_text;
+    }
+}
+
+TEST_F(ApiTest, SecondServerCannotTakeSamePort) {
+    std::string api_url = server().apiUrl();
+    std::string port = api_url.substr(api_url.rfind(':') + 1);
+    TempDir other_data("bitmill-e2e-port");
+    CommandResult second = ServerProcess::runCli(
+        {"serve", "--data-dir", other_data.path().string(), "--listen", "127.0.0.1:" + port,
+         "--delivery-listen", "127.0.0.1:0"});
+    EXPECT_EQ(second.exit_code, 1) << second.describe();
+    EXPECT_NE(second.stderr_text.find("cannot bind"), std::string::npos) << second.describe();
 }
 
 TEST_F(ApiTest, ApiOnlyServerLeavesTasksPending) {

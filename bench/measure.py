@@ -1,0 +1,236 @@
+"""Measurements: resident memory read from /proc, baseline commands under GNU time, wrk.
+
+Memory is the resident set size (RSS) that the kernel reports in /proc/PID/status,
+in KiB. Shared library pages count in every process that maps them, so the sum over a
+server and its task processes is an upper bound of what they use together.
+"""
+
+import os
+import re
+import subprocess
+import tempfile
+import threading
+import time
+
+# One sample of a bitmill server reads the children file of each of its threads (134 of
+# them when idle): 0.9 ms of CPU in one measurement on the 2-core benchmark machine. Every
+# 20 ms that is about 5% of one core, taken from the work being measured.
+RSS_SAMPLE_INTERVAL_SECONDS = 0.02
+
+
+def readStatusKib(pid, field):
+    """Return a `VmXxx:` field of /proc/PID/status in KiB, or 0 once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
+def _childrenFromTaskFiles(pid):
+    """Return PID's children from /proc/PID/task/*/children, or None without that file."""
+    children = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return []
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/children") as listing:
+                children.extend(int(child) for child in listing.read().split())
+        except FileNotFoundError:
+            if not os.path.exists(f"/proc/{pid}/task/{thread}"):
+                continue  # the thread exited while listing
+            return None  # a kernel without CONFIG_PROC_CHILDREN
+    return children
+
+
+def _parentsOfAllProcesses():
+    """Map every pid to its parent pid by reading /proc/*/stat."""
+    parents = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                fields = stat.read()
+        except OSError:
+            continue
+        # The command name in brackets may contain spaces, so fields are counted from
+        # the last ')': state, then the parent pid.
+        after_name = fields[fields.rfind(b")") + 2:].split(None, 2)
+        parents[int(entry.name)] = int(after_name[1])
+    return parents
+
+
+def listDescendants(pid):
+    """Return every pid below PID (children, their children, and so on)."""
+    found = []
+    pending = [pid]
+    parents = None
+    while pending:
+        parent = pending.pop()
+        children = _childrenFromTaskFiles(parent)
+        if children is None:
+            if parents is None:
+                parents = _parentsOfAllProcesses()
+            children = [child for child, owner in parents.items() if owner == parent]
+        found.extend(children)
+        pending.extend(children)
+    return found
+
+
+class RssSampler(threading.Thread):
+    """Samples the memory of one root process and its descendants until stopped.
+
+    Fields after stop():
+      root_peak_kib: the largest VmRSS of the root process seen.
+      descendant_peak_kib: the largest VmHWM (the kernel's own peak over the process's
+        life) of any descendant, so a descendant needs to be seen once, before it exits.
+      total_peak_kib: the largest sum, at one sample, of the root's VmRSS and the VmHWM
+        of each descendant alive then (an upper bound of what they held together).
+      descendants_seen: how many distinct descendants were sampled.
+    A descendant that starts and exits between two samples is missed.
+    """
+
+    def __init__(self, root_pid, interval=RSS_SAMPLE_INTERVAL_SECONDS):
+        super().__init__(daemon=True)
+        self.root_pid = root_pid
+        self.interval = interval
+        self.root_peak_kib = 0
+        self.descendant_peak_kib = 0
+        self.total_peak_kib = 0
+        self._seen = set()
+        self._stop_event = threading.Event()
+
+    @property
+    def descendants_seen(self):
+        return len(self._seen)
+
+    def run(self):
+        while not self._stop_event.is_set():
+            self.sample()
+            self._stop_event.wait(self.interval)
+        self.sample()
+
+    def sample(self):
+        root_rss = readStatusKib(self.root_pid, "VmRSS")
+        total = root_rss
+        for child in listDescendants(self.root_pid):
+            peak = readStatusKib(child, "VmHWM")
+            if peak:
+                self._seen.add(child)
+                self.descendant_peak_kib = max(self.descendant_peak_kib, peak)
+                total += peak
+        self.root_peak_kib = max(self.root_peak_kib, root_rss)
+        self.total_peak_kib = max(self.total_peak_kib, total)
+
+    def stop(self):
+        self._stop_event.set()
+        self.join()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+def runCommand(argv, work_dir):
+    """Run a baseline command under GNU time and return its wall time and peak RSS.
+
+    GNU time's %M is the largest resident set of the command and of every child it
+    waited for, in KiB.
+    """
+    with tempfile.NamedTemporaryFile("r", dir=work_dir, suffix=".time") as time_output:
+        command = ["/usr/bin/time", "-f", "%M", "-o", time_output.name] + argv
+        started = time.perf_counter()
+        result = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        elapsed = time.perf_counter() - started
+        if result.returncode != 0:
+            stderr_tail = result.stderr.decode("utf-8", "replace")[-2000:]
+            raise RuntimeError(f"{' '.join(argv)} exited {result.returncode}: {stderr_tail}")
+        peak_kib = int(time_output.read().strip().splitlines()[-1])
+    return {"seconds": elapsed, "peak_rss_kib": peak_kib}
+
+
+def readListenOverflows():
+    """Return the kernel's count of connections dropped because a listen queue was full.
+
+    The count (TcpExt ListenOverflows in /proc/net/netstat) covers every socket of the
+    network namespace, not only the server under test. Returns None when it is missing.
+    """
+    try:
+        with open("/proc/net/netstat") as netstat:
+            lines = netstat.read().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            fields = dict(zip(names.split()[1:], values.split()[1:]))
+            if "ListenOverflows" in fields:
+                return int(fields["ListenOverflows"])
+    return None
+
+
+_LATENCY_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def parseWrkLatency(text):
+    """Convert a wrk latency such as '1.23ms' or '850.00us' to milliseconds."""
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if not match:
+        raise ValueError(f"unrecognised wrk latency {text!r}")
+    return float(match.group(1)) * _LATENCY_UNITS[match.group(2)]
+
+
+def parseWrkOutput(output):
+    """Return requests per second, p50/p99 latency (ms), request and error counts."""
+    result = {"errors": 0, "non_2xx": 0}
+    for line in output.splitlines():
+        line = line.strip()
+        if line.startswith("Requests/sec:"):
+            result["requests_per_second"] = float(line.split()[1])
+        elif re.match(r"^50(\.0+)?%\s", line):
+            result["p50_ms"] = parseWrkLatency(line.split()[1])
+        elif re.match(r"^99(\.0+)?%\s", line):
+            result["p99_ms"] = parseWrkLatency(line.split()[1])
+        elif re.match(r"^\d+ requests in ", line):
+            result["requests"] = int(line.split()[0])
+        elif line.startswith("Socket errors:"):
+            result["errors"] = sum(int(count) for count in re.findall(r"\d+", line))
+        elif line.startswith("Non-2xx or 3xx responses:"):
+            result["non_2xx"] = int(line.split(":")[1])
+    missing = {"requests_per_second", "p50_ms", "p99_ms", "requests"} - result.keys()
+    if missing:
+        raise RuntimeError(f"wrk output lacks {', '.join(sorted(missing))}:\n{output}")
+    return result
+
+
+def runWrk(url, seconds, connections, threads, headers=(), script=None):
+    """Run wrk with --latency against URL and return parseWrkOutput's fields.
+
+    The result also has `listen_overflows`, the growth of readListenOverflows() during the
+    run, when the kernel reports it.
+    """
+    command = ["wrk", "--latency", "-t", str(threads), "-c", str(connections),
+               "-d", f"{seconds}s", "--timeout", "10s"]
+    for header in headers:
+        command += ["-H", header]
+    if script:
+        command += ["-s", script]
+    command.append(url)
+    overflows_before = readListenOverflows()
+    result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    overflows_after = readListenOverflows()
+    if result.returncode != 0:
+        raise RuntimeError(f"wrk exited {result.returncode}: {result.stderr[-2000:]}")
+    parsed = parseWrkOutput(result.stdout)
+    if overflows_before is not None and overflows_after is not None:
+        parsed["listen_overflows"] = overflows_after - overflows_before
+    return parsed
