@@ -1,5 +1,5 @@
-// /healthz and /metrics. Both answer without authentication, so a load
-// balancer and a Prometheus server can reach them; the metrics carry
+// /healthz and /metrics. Both respond without authentication, so a load
+// balancer and a Prometheus server can reach them. The metrics contain
 // counts and timings, never ids, paths or keys.
 #include "api/operations.h"
 

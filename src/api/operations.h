@@ -18,8 +18,8 @@ namespace bitmill::api {
 // reported as bitmill_store_up 0 instead of failing the scrape.
 std::string renderMetricsText(db::Store& store);
 
-// Returns the /healthz body and status: 200 {"status":"ok"} when `store`
-// answers a query, 503 with the error otherwise.
+// Returns the /healthz status and body: 200 {"status":"ok"} when a query of
+// `store` succeeds, 503 with the error otherwise.
 std::pair<int, std::string> checkHealth(db::Store& store);
 
 // Registers GET /metrics on `server`; call before routes with patterns that

@@ -260,9 +260,10 @@ struct Reservation {
 
 // Reserves `key` for this request by inserting a record with status 0, so
 // that a duplicate sent to any API process waits for this one and replays
-// its response. Waits while another request holds the key, and takes over a
-// reservation older than kStaleReservationMs (its process died). Conflict
-// when the key was used with another body or stays reserved too long.
+// its response. Waits while another request has reserved the key, and takes
+// over a reservation older than kStaleReservationMs, whose process died.
+// Returns Conflict when the key was used with another body or stays reserved
+// too long.
 Result<Reservation> reserveIdempotencyKey(const std::string& request_hash,
                                           const std::string& project_id, const std::string& key,
                                           db::Store& store) {

@@ -34,7 +34,7 @@ struct Family {
     std::map<std::string, Series> series;
 };
 
-// Upper bounds in seconds. HTTP handlers answer in microseconds to
+// Upper bounds in seconds. HTTP handlers respond in microseconds to
 // milliseconds, and tasks run for a fraction of a second up to an hour.
 const std::vector<double> kHttpBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                           0.05,   0.1,   0.25,   0.5,   1,    2.5,

@@ -18,6 +18,7 @@
 
 #include "core/log.h"
 #include "net/address_policy.h"
+#include "net/curl_handle.h"
 #include "net/fetch_url.h"
 
 namespace bitmill::net {
@@ -28,25 +29,11 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kUserAgent[] = "bitmill/0.1";
 
-struct EasyDeleter {
-    void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
-};
-using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
+using EasyHandle = CurlEasyHandle;
 
 std::shared_ptr<spdlog::logger> logger() {
     static const std::shared_ptr<spdlog::logger> instance = log::get("fetch");
     return instance;
-}
-
-// curl_global_init is not safe to race with other curl calls, so it runs once, first.
-Status initializeCurl() {
-    static std::once_flag once;
-    static CURLcode result = CURLE_OK;
-    std::call_once(once, [] { result = curl_global_init(CURL_GLOBAL_DEFAULT); });
-    if (result != CURLE_OK) {
-        return Error::internal("initialize libcurl: failed", curl_easy_strerror(result));
-    }
-    return okStatus();
 }
 
 // The output file. It is removed on destruction unless finish() succeeded, so no failure

@@ -429,11 +429,10 @@ bool isSpawnRequest(const Json& request) {
 //
 // The raw clone system call skips glibc's fork bookkeeping: the child's
 // main thread keeps the host's cached thread id, and pthread_atfork
-// handlers do not run. That is safe here because the host has a single
-// thread, so no lock is held at the clone, and because glibc's raise()
-// and abort() signal the thread that gettid() returns, not the cached id
-// (glibc 2.36 of Debian 12; the hosted crash test in sandbox_test.cc
-// fails otherwise).
+// handlers do not run. That is safe here for two reasons. The host has a
+// single thread, so no lock is held at the clone. And glibc's raise() and
+// abort() signal the thread that gettid() returns, not the cached id (glibc
+// 2.36 of Debian 12), which the hosted crash test in sandbox_test.cc checks.
 pid_t forkSibling() {
     // Arguments: flags, then no new stack, parent TID, child TID or TLS.
     const unsigned long flags = CLONE_PARENT | SIGCHLD;

@@ -563,9 +563,9 @@ TEST_P(StoreTest, IdempotencyReservationCompletesOnce) {
 
     domain::IdempotencyRecord duplicate = reservation;
     duplicate.created_ms = kStart + 5;
-    Status taken = store_->insertIdempotency(duplicate);
-    ASSERT_FALSE(taken.ok());
-    EXPECT_EQ(taken.error().code(), ErrorCode::Conflict);
+    Status duplicate_insert = store_->insertIdempotency(duplicate);
+    ASSERT_FALSE(duplicate_insert.ok());
+    EXPECT_EQ(duplicate_insert.error().code(), ErrorCode::Conflict);
 
     domain::IdempotencyRecord response = reservation;
     response.status_code = 201;

@@ -24,8 +24,8 @@ namespace bitmill::storage::s3 {
 // - openWriter keeps one part in memory and switches to a multipart upload
 //   when the data outgrows it; destroying an uncommitted writer aborts it.
 // - openReader HEADs the object once. A read smaller than 4 MiB GETs a 4 MiB
-//   block (less at the end of the object) and later reads inside it are
-//   served from memory; a larger read is one GET. If the object is replaced
+//   block (less at the end of the object), so later reads inside it are
+//   served from memory. A larger read is one GET. If the object is replaced
 //   while a reader is open, S3 rejects later reads (If-Match) with Conflict.
 // - stat is a HEAD, remove a DELETE (a missing key succeeds), localPath is
 //   always nullopt and presignGet returns a presigned GET URL.

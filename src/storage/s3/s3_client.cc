@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "core/log.h"
+#include "net/curl_handle.h"
 
 namespace bitmill::storage::s3 {
 
@@ -43,21 +44,8 @@ std::shared_ptr<spdlog::logger> logger() {
     return instance;
 }
 
-// curl_global_init must not race with other libcurl calls, so it runs once.
-Status initializeCurl() {
-    static std::once_flag once;
-    static CURLcode result = CURLE_OK;
-    std::call_once(once, [] { result = curl_global_init(CURL_GLOBAL_DEFAULT); });
-    if (result != CURLE_OK) {
-        return Error::internal("initialize libcurl: failed", curl_easy_strerror(result));
-    }
-    return okStatus();
-}
-
-struct EasyDeleter {
-    void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
-};
-using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
+using EasyHandle = net::CurlEasyHandle;
+using net::initializeCurl;
 
 struct HeaderListDeleter {
     void operator()(curl_slist* list) const { curl_slist_free_all(list); }
