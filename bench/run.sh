@@ -13,6 +13,8 @@
 #   MEDIA_DIR    where scripts/fetch-test-media.sh keeps its files (default $BUILD_DIR/test-media)
 #   RESULTS_DIR  where latest.md is written (default bench/results)
 #   BENCH_ROWS   a comma-separated subset of tasks,http,queue,growth (default all of them)
+#   BENCH_PAIRS  comma-separated parts of row names: the tasks row runs only the pairs
+#                whose row contains one (such as video,frame; default every pair)
 #   BITMILL_QUEUE_BENCH  bench/queue's dispatch benchmark (default: next to bitmill)
 
 set -euo pipefail
@@ -168,7 +170,8 @@ python3 "$repo/bench/bench.py" --bitmill "$bitmill" --inputs "$inputs" --work-di
     --output "$results_dir/latest.md" --repo "$repo" --mode "$mode" \
     --warmup "$warmup" --runs "$runs" --http-seconds "$http_seconds" \
     --queue-tasks "$queue_tasks" --growth-seconds "$growth_seconds" \
-    --queue-bench "$queue_bench" --postgres-url "$postgres_url" --rows "${BENCH_ROWS:-tasks,http,queue,growth}" &
+    --queue-bench "$queue_bench" --postgres-url "$postgres_url" --rows "${BENCH_ROWS:-tasks,http,queue,growth}" \
+    --pairs "${BENCH_PAIRS:-}" &
 bench_pid=$!
 status=0
 wait "$bench_pid" || status=$?
