@@ -18,6 +18,10 @@ import time
 # FULL_SCAN_INTERVAL_SECONDS, and in between only the threads that had children.
 FULL_SCAN_INTERVAL_SECONDS = 0.5
 RSS_SAMPLE_INTERVAL_SECONDS = 0.02
+# Once a run has lasted longer, a sampler waits 1/SAMPLES_PER_ELAPSED of the time so far
+# between samples, up to MAX_ADAPTIVE_INTERVAL_SECONDS.
+SAMPLES_PER_ELAPSED = 20
+MAX_ADAPTIVE_INTERVAL_SECONDS = 0.25
 
 
 def readStatusKib(pid, field):
@@ -32,6 +36,15 @@ def readStatusKib(pid, field):
     return 0
 
 
+def readThreadChildren(pid, thread):
+    """Return the children that THREAD of PID started, or None when the file is missing."""
+    try:
+        with open(f"/proc/{pid}/task/{thread}/children") as listing:
+            return [int(child) for child in listing.read().split()]
+    except FileNotFoundError:
+        return None
+
+
 def _childrenFromTaskFiles(pid):
     """Return PID's children from /proc/PID/task/*/children, or None without that file."""
     children = []
@@ -40,13 +53,12 @@ def _childrenFromTaskFiles(pid):
     except FileNotFoundError:
         return []
     for thread in threads:
-        try:
-            with open(f"/proc/{pid}/task/{thread}/children") as listing:
-                children.extend(int(child) for child in listing.read().split())
-        except FileNotFoundError:
+        found = readThreadChildren(pid, thread)
+        if found is None:
             if not os.path.exists(f"/proc/{pid}/task/{thread}"):
                 continue  # the thread exited while listing
             return None  # a kernel without CONFIG_PROC_CHILDREN
+        children.extend(found)
     return children
 
 
@@ -109,11 +121,7 @@ class DescendantFinder:
         if now < self._next_full_scan:
             children = []
             for thread in self._parent_threads:
-                try:
-                    with open(f"/proc/{self.root_pid}/task/{thread}/children") as listing:
-                        children.extend(int(child) for child in listing.read().split())
-                except FileNotFoundError:
-                    pass
+                children.extend(readThreadChildren(self.root_pid, thread) or [])
             return children
         self._next_full_scan = now + FULL_SCAN_INTERVAL_SECONDS
         self._parent_threads = []
@@ -123,11 +131,7 @@ class DescendantFinder:
         except FileNotFoundError:
             return []
         for thread in threads:
-            try:
-                with open(f"/proc/{self.root_pid}/task/{thread}/children") as listing:
-                    found = [int(child) for child in listing.read().split()]
-            except FileNotFoundError:
-                continue
+            found = readThreadChildren(self.root_pid, thread)
             if found:
                 self._parent_threads.append(thread)
                 children.extend(found)
@@ -139,11 +143,7 @@ class DescendantFinder:
         while pending:
             child = pending.pop()
             found.append(child)
-            try:
-                with open(f"/proc/{child}/task/{child}/children") as listing:
-                    pending.extend(int(grandchild) for grandchild in listing.read().split())
-            except FileNotFoundError:
-                pass
+            pending.extend(readThreadChildren(child, child) or [])
         return found
 
 
@@ -176,9 +176,15 @@ class RssSampler(threading.Thread):
         return len(self._seen)
 
     def run(self):
+        started = time.monotonic()
         while not self._stop_event.is_set():
             self.sample()
-            self._stop_event.wait(self.interval)
+            # The descendants' peaks are their own VmHWM, so a long-lived one only needs
+            # to be seen once: the interval grows with the time sampled so far, which
+            # leaves more CPU to a long task.
+            elapsed = time.monotonic() - started
+            self._stop_event.wait(min(max(self.interval, elapsed / SAMPLES_PER_ELAPSED),
+                                      MAX_ADAPTIVE_INTERVAL_SECONDS))
         self.sample()
 
     def sample(self):

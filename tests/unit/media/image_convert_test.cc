@@ -712,6 +712,20 @@ TEST_F(ImageConvertTest, VectorCodeOffForSmallOutputOnly) {
     EXPECT_EQ(vips_vector_isenabled(), enabled);
 }
 
+TEST_F(ImageConvertTest, SmallOutputUsesOneThread) {
+    const int threads = vips_concurrency_get();
+    {
+        const vips::VectorCodeScope small(32 * 32);
+        EXPECT_EQ(vips_concurrency_get(), 1);
+    }
+    EXPECT_EQ(vips_concurrency_get(), threads);
+    {
+        const vips::VectorCodeScope large(800 * 600);
+        EXPECT_EQ(vips_concurrency_get(), threads);
+    }
+    EXPECT_EQ(vips_concurrency_get(), threads);
+}
+
 TEST_F(ImageConvertTest, SmallAndLargeResizesKeepColour) {
     // A small output is resized by scalar code, a large one by vector code
     // (when libvips has Orc); both must give the same colours.

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -207,6 +208,21 @@ TEST_F(HostedSandboxTest, KeepsHostBetweenTasks) {
         EXPECT_EQ(exit->code, 0);
             EXPECT_EQ(taskHostPidForTest(), host) << "round " << round;
         }
+    });
+}
+
+TEST_F(HostedSandboxTest, HostBindsSymbolsAtStart) {
+    inFreshThread([&] {
+        const std::string job = writeImageJob(writeRedPng());
+        auto child = spawnTask(job);
+        ASSERT_TRUE(child.ok()) << child.error().message();
+        std::ifstream environ_file("/proc/" + std::to_string(taskHostPidForTest()) + "/environ");
+        std::string environment((std::istreambuf_iterator<char>(environ_file)),
+                                std::istreambuf_iterator<char>());
+        EXPECT_NE(environment.find(std::string("LD_BIND_NOW=1\0", 14)), std::string::npos);
+        auto exit = waitChild(*child, 60'000);
+        ASSERT_TRUE(exit.has_value());
+        EXPECT_TRUE(exit->exited) << describeExit(*exit, {});
     });
 }
 
