@@ -90,7 +90,7 @@ const std::vector<Setting>& settings() {
          "where file bytes are stored: a folder, file://PATH, or "
          "s3://BUCKET/PREFIX?region=R&endpoint=URL&path_style=true",
          stringSetter(&Config::storage_url)},
-        {"workers", "auto", "tasks run at once by this process: auto (one per CPU core), or a "
+        {"workers", "auto", "tasks run at once by this process: auto (CPU cores + 1), or a "
          "count; 0 runs no tasks (API only)",
          [](Config& config, const std::string& value) -> Status {
              if (value == "auto") {

@@ -271,7 +271,8 @@ ProcessOutcome Execution::runProcess(const JobSpec& job) {
                         std::to_string(config.limits.task_timeout_seconds) +
                         " s (task_timeout)"};
         }
-        if (now >= next_heartbeat || progress_ != reported_progress) {
+        // Progress 100 needs no write of its own: the completion follows.
+        if (now >= next_heartbeat || (progress_ != reported_progress && progress_ < 100)) {
             if (now >= next_heartbeat || progress_ >= reported_progress + 5) {
                 auto beat = context_.queue->heartbeat(task_.id, worker_id_, progress_);
                 if (!beat.ok() && beat.error().code() == ErrorCode::Conflict) {
