@@ -27,13 +27,24 @@ extern char** environ;
 
 namespace bitmill::tasks {
 
+ChildProcess::ChildProcess(pid_t pid, int stdout_fd)
+    : pid_(pid),
+      stdout_fd_(stdout_fd),
+      exit_fd_(static_cast<int>(syscall(SYS_pidfd_open, pid, 0))) {}
+
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
-    : pid_(other.pid_), stdout_fd_(other.stdout_fd_) {
+    : pid_(other.pid_), stdout_fd_(other.stdout_fd_), exit_fd_(other.exit_fd_) {
     other.pid_ = -1;
     other.stdout_fd_ = -1;
+    other.exit_fd_ = -1;
 }
 
-ChildProcess::~ChildProcess() { closeStdout(); }
+ChildProcess::~ChildProcess() {
+    closeStdout();
+    if (exit_fd_ >= 0) {
+        close(exit_fd_);
+    }
+}
 
 void ChildProcess::closeStdout() {
     if (stdout_fd_ >= 0) {
@@ -547,8 +558,20 @@ std::optional<ExitStatus> waitChild(const ChildProcess& child, int timeout_ms) {
         if (done < 0 && errno != EINTR) {
             return ExitStatus{false, 0, SIGKILL};  // already reaped elsewhere
         }
-        if (timeout_ms >= 0 && std::chrono::steady_clock::now() >= deadline) {
+        auto now = std::chrono::steady_clock::now();
+        if (timeout_ms >= 0 && now >= deadline) {
             return std::nullopt;
+        }
+        if (child.exitFd() >= 0) {
+            // Sleeps until the child ends or the deadline passes.
+            int wait_ms = -1;
+            if (timeout_ms >= 0) {
+                wait_ms = static_cast<int>(
+                    std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count());
+            }
+            struct pollfd ended = {child.exitFd(), POLLIN, 0};
+            poll(&ended, 1, wait_ms);
+            continue;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }

@@ -27,7 +27,7 @@ struct SandboxLimits {
 // killAndReap(); the destructor only closes the pipe.
 class ChildProcess {
 public:
-    ChildProcess(pid_t pid, int stdout_fd) : pid_(pid), stdout_fd_(stdout_fd) {}
+    ChildProcess(pid_t pid, int stdout_fd);
     ChildProcess(ChildProcess&& other) noexcept;
     ChildProcess& operator=(ChildProcess&&) = delete;
     ~ChildProcess();
@@ -36,10 +36,14 @@ public:
     // Read end of the child's stdout, non-blocking; -1 once closed.
     int stdoutFd() const { return stdout_fd_; }
     void closeStdout();
+    // A pidfd that poll() reports readable once the child has ended, or -1
+    // where the kernel has none (before Linux 5.3).
+    int exitFd() const { return exit_fd_; }
 
 private:
     pid_t pid_;
     int stdout_fd_;
+    int exit_fd_;
 };
 
 // Exit code or signal of a child that ended.

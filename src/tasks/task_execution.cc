@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -50,7 +51,9 @@ private:
     Result<JobSpec> prepareJob();
     Result<std::string> localInputPath(const domain::FileRecord& file);
     ProcessOutcome runProcess(const JobSpec& job);
-    void readProgress(int fd);
+    // Reads the progress lines the child wrote; returns false at the end
+    // of its stdout.
+    bool readProgress(int fd);
     Status publish(const JobResult& result);
     domain::FileRecord makeFile(const ProducedFile& produced, const std::string& media_id,
                                 bool original, const Json& options);
@@ -207,12 +210,15 @@ Result<JobSpec> Execution::prepareJob() {
     return job;
 }
 
-void Execution::readProgress(int fd) {
+bool Execution::readProgress(int fd) {
     char buffer[4096];
     for (;;) {
         ssize_t got = read(fd, buffer, sizeof(buffer));
-        if (got <= 0) {
-            return;
+        if (got == 0) {
+            return false;
+        }
+        if (got < 0) {
+            return errno == EAGAIN || errno == EINTR;
         }
         line_buffer_.append(buffer, static_cast<size_t>(got));
         size_t newline;
@@ -247,13 +253,29 @@ ProcessOutcome Execution::runProcess(const JobSpec& job) {
     auto next_heartbeat = Clock::now() + std::chrono::seconds(1);
     int reported_progress = -1;
     for (;;) {
+        // Waits for progress, the child's end or the next check, whichever
+        // comes first. The child closes its stdout some time before it ends,
+        // so once the pipe is at its end only the exit is waited for.
+        struct pollfd poll_fds[2];
+        nfds_t poll_count = 0;
         if (child->stdoutFd() >= 0) {
-            struct pollfd poll_fd = {child->stdoutFd(), POLLIN, 0};
-            poll(&poll_fd, 1, 200);
-            readProgress(child->stdoutFd());
+            poll_fds[poll_count++] = {child->stdoutFd(), POLLIN, 0};
+        }
+        if (child->exitFd() >= 0) {
+            poll_fds[poll_count++] = {child->exitFd(), POLLIN, 0};
+        }
+        if (poll_count > 0) {
+            poll(poll_fds, poll_count, 200);
+        } else {
+            waitChild(*child, 200);
+        }
+        if (child->stdoutFd() >= 0 && !readProgress(child->stdoutFd())) {
+            child->closeStdout();
         }
         if (auto exit = waitChild(*child, 0)) {
-            readProgress(child->stdoutFd());
+            if (child->stdoutFd() >= 0) {
+                readProgress(child->stdoutFd());
+            }
             if (exit->exited && exit->code == 0) {
                 return {ProcessOutcome::Kind::Finished, {}};
             }

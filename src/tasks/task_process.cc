@@ -1,8 +1,10 @@
 #include "tasks/task_process.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -263,7 +265,9 @@ Status runJob(const JobSpec& job, ProgressReporter& progress, JobResult& result)
 
 // Test hook: BITMILL_FAULT_INJECTION=crash, hang or spin makes the task
 // process crash, sleep forever or use the CPU forever, to show that only
-// its own task fails and that the time and CPU limits end it.
+// its own task fails and that the time and CPU limits end it. quiet-pause
+// closes stdout and sleeps 2 s before the task runs, as a process that is
+// ending does, to show that the worker waits without using the CPU.
 void applyFaultInjectionForTest() {
     const char* fault = std::getenv("BITMILL_FAULT_INJECTION");
     if (fault == nullptr) {
@@ -281,6 +285,13 @@ void applyFaultInjectionForTest() {
         for (;;) {
             turns = turns + 1;
         }
+    } else if (mode == "quiet-pause") {
+        int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null_fd >= 0) {
+            dup2(null_fd, STDOUT_FILENO);
+            close(null_fd);
+        }
+        std::this_thread::sleep_for(std::chrono::seconds(2));
     }
 }
 

@@ -3,10 +3,15 @@
 // out of memory (through the BITMILL_FAULT_INJECTION hook and the task
 // limits), and graceful shutdown on SIGTERM.
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "e2e_test.h"
 
@@ -207,6 +212,49 @@ TEST_F(RobustnessTest, CrashingTaskFailsAndServerLivesOn) {
     Json third = healthy.runTask({{"kind", "video"}, {"file_id", input["id"]}, {"width", 96}},
                                  seconds(120));
     EXPECT_TRUE(taskCompleted(third));
+}
+
+// Reads the user and system CPU time of `pid` from /proc, in seconds.
+double processCpuSeconds(pid_t pid) {
+    std::ifstream stat_file("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+    // Fields after the command name, which may contain spaces: state is
+    // field 3, utime 14 and stime 15.
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+    std::vector<std::string> values;
+    for (std::string value; fields >> value;) {
+        values.push_back(value);
+    }
+    if (values.size() < 13) {
+        return -1;
+    }
+    return (std::stod(values[11]) + std::stod(values[12])) / sysconf(_SC_CLK_TCK);
+}
+
+TEST_F(RobustnessTest, WorkerSleepsWhileTaskEndsQuietly) {
+    ServerProcess& bitmill = server();
+    Json input = api().uploadFile(smallClip());
+    bitmill.stop();
+    bitmill.setEnvironment("BITMILL_FAULT_INJECTION", "quiet-pause");
+    bitmill.restart();
+    ApiSession session = sessionFor(bitmill);
+
+    // The process whose worker runs the task: a separate worker in the
+    // scale-out deployment.
+    const pid_t worker = bitmill.workerProcessCount() > 0 ? bitmill.workerPid(0) : bitmill.pid();
+    const double cpu_before = processCpuSeconds(worker);
+    Json task = session.runTask({{"kind", "image"}, {"file_id", input["id"]}, {"width", 16}},
+                                seconds(60));
+    const double cpu_used = processCpuSeconds(worker) - cpu_before;
+    bitmill.stop();
+    bitmill.unsetEnvironment("BITMILL_FAULT_INJECTION");
+    bitmill.restart();
+
+    EXPECT_TRUE(taskCompleted(task)) << task.dump();
+    // The task process was silent for 2 s; a worker that polled its closed
+    // stdout in a loop used most of that as CPU time.
+    ASSERT_GE(cpu_before, 0);
+    EXPECT_LT(cpu_used, 0.5) << "the server used " << cpu_used << " s of CPU";
 }
 
 TEST_F(RobustnessTest, HangingTaskHitsTimeLimit) {

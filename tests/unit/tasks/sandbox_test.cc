@@ -4,10 +4,12 @@
 #include "tasks/sandbox.h"
 
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -42,6 +44,40 @@ TEST(SandboxTest, ReportsStdoutAndExitCode) {
     EXPECT_TRUE(exit->exited);
     EXPECT_EQ(exit->code, 3);
     EXPECT_EQ(readAll(*child), "progress 42\n");
+}
+
+double threadCpuMs() {
+    struct timespec now;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return now.tv_sec * 1e3 + now.tv_nsec / 1e6;
+}
+
+// waitChild() sleeps on the child's pidfd until the child ends. So the
+// wait costs no CPU time, also after the child closed its stdout.
+TEST(SandboxTest, WaitSleepsAfterStdoutCloses) {
+    auto child = spawnSandboxed({"/bin/sh", "-c", "exec >&-; sleep 0.3"}, {}, tempDir(), {});
+    ASSERT_TRUE(child.ok()) << child.error().message();
+    ASSERT_GE(child->exitFd(), 0);
+    EXPECT_EQ(readAll(*child), "");
+
+    const double cpu_before = threadCpuMs();
+    const auto started = std::chrono::steady_clock::now();
+    auto exit = waitChild(*child, 5000);
+    const auto waited = std::chrono::steady_clock::now() - started;
+    ASSERT_TRUE(exit.has_value());
+    EXPECT_TRUE(exit->exited);
+    EXPECT_EQ(exit->code, 0);
+    EXPECT_GE(waited, std::chrono::milliseconds(200));
+    EXPECT_LT(threadCpuMs() - cpu_before, 50.0);
+}
+
+TEST(SandboxTest, WaitTimesOutWhileChildRuns) {
+    auto child = spawnSandboxed({"/bin/sh", "-c", "sleep 5"}, {}, tempDir(), {});
+    ASSERT_TRUE(child.ok()) << child.error().message();
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_FALSE(waitChild(*child, 100).has_value());
+    EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(100));
+    EXPECT_FALSE(killAndReap(*child).exited);
 }
 
 TEST(SandboxTest, NamesTheSignalOfACrash) {
