@@ -40,6 +40,7 @@ HTTP_WARMUP_SECONDS = 2
 # The HTTP rows sample memory less often, so the sampler takes less CPU from the server.
 HTTP_RSS_SAMPLE_INTERVAL_SECONDS = 0.1
 QUEUE_SUBMIT_THREADS = 16
+IDLE_SETTLE_SECONDS = 2
 PROCESS_START_RUNS = 5
 KIB_PER_MIB = 1024
 
@@ -245,6 +246,7 @@ class Benchmark:
         self.commands = []  # (case, [argv, ...]) of every baseline
         self.loads = [report.loadAverage()]
         self.sample_task_id = None
+        self.idle_memory = (0, {"Rss": 0, "Pss": 0, "Anonymous": 0})
         self.lua_script = None  # post-task.lua of the POST /tasks row
 
     def log(self, message):
@@ -262,6 +264,19 @@ class Benchmark:
         self.client = BitmillClient(self.server.api_url, self.server.delivery_url,
                                     self.server.api_key)
         self.log(f"bitmill serve pid {self.server.pid} at {self.server.api_url}")
+        # The workers start their task hosts at once; give them time to load the
+        # libraries before the idle memory is read.
+        time.sleep(IDLE_SETTLE_SECONDS)
+        self.idle_memory = measure.idleMemoryKib(self.server.pid)
+
+    def idleMemoryNote(self):
+        count, kib = self.idle_memory
+        return (f"Idle, before the first task, the server and its task hosts ({count} "
+                f"processes) had RSS adding up to {report.formatMib(kib['Rss'])} MiB, "
+                f"proportional set size (PSS) adding up to {report.formatMib(kib['Pss'])} MiB "
+                f"and anonymous memory adding up to {report.formatMib(kib['Anonymous'])} MiB. "
+                "RSS counts each shared library page in every process that maps it, and PSS "
+                "counts a page that n processes map as 1/n in each.")
 
     def upload(self, name):
         if name not in self.file_ids:
@@ -425,6 +440,7 @@ class Benchmark:
              "`finished` timestamp, which bitmill's worker sets around the task process: the "
              "rest of bitmill's time is HTTP and queueing. Peak RSS of bitmill is its server and task "
              "processes together (the task process and the server alone in brackets).",
+             self.idleMemoryNote(),
              "bitmill has no `workflow` kind yet, so the two-outputs case submits two `image` "
              "tasks on the same uploaded file at once and waits for both; the server's workers "
              "may run them side by side. Its baseline runs vipsthumbnail twice, one run after "

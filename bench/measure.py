@@ -102,6 +102,36 @@ def listDescendants(pid):
     return found
 
 
+def readSmapsRollupKib(pid):
+    """Return the `Rss`, `Pss` and `Anonymous` fields of /proc/PID/smaps_rollup in KiB."""
+    fields = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                parts = line.split()
+                if len(parts) == 3 and parts[2] == "kB":
+                    fields[parts[0].rstrip(":")] = int(parts[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return {name: fields.get(name, 0) for name in ("Rss", "Pss", "Anonymous")}
+
+
+def idleMemoryKib(root_pid):
+    """Return the process count and summed Rss, Pss and Anonymous KiB of ROOT and its
+    descendants.
+
+    Pss (proportional set size) counts a page that n processes map as 1/n in each, so
+    the sum counts shared library pages about once where the Rss sum counts them in
+    every process.
+    """
+    pids = [root_pid] + listDescendants(root_pid)
+    totals = {"Rss": 0, "Pss": 0, "Anonymous": 0}
+    for pid in pids:
+        for name, kib in readSmapsRollupKib(pid).items():
+            totals[name] += kib
+    return len(pids), totals
+
+
 class DescendantFinder:
     """Lists the descendants of one root process cheaply, sample after sample.
 
