@@ -29,8 +29,8 @@ from processes import BitmillServer, NginxServer
 
 FINAL_STATUSES = ("completed", "failed", "cancelled")
 # Interval between polls of GET /tasks/{id} while a task runs. A task's time ends at the
-# `finished` timestamp the server records, so the interval adds nothing to the time. A
-# longer interval takes less CPU from the task, so the interval grows to a tenth of the
+# `finished` timestamp that the server records, so the interval does not add to it.
+# Because fewer polls take less CPU from the task, the interval grows to a tenth of the
 # time waited so far, up to POLL_MAX_INTERVAL_SECONDS.
 POLL_INTERVAL_SECONDS = 0.05
 POLL_MAX_INTERVAL_SECONDS = 1.0
@@ -116,8 +116,8 @@ def runBitmillTasks(client, server_pid, options_list, check):
     """Submit every task at once, wait until all are final and return one measurement.
 
     The time runs from just before the first POST /tasks to the latest `finished`
-    timestamp of the tasks: the moment the server marked the last one completed, as
-    GET /tasks/{id} then reports it. Both clocks are this machine's wall clock.
+    timestamp of the tasks, which GET /tasks/{id} reports once the server has marked
+    the last one completed. Both times come from this machine's wall clock.
     `check(options, task)` raises when an output is wrong.
     """
     with measure.RssSampler(server_pid) as sampler:
@@ -264,8 +264,8 @@ class Benchmark:
         self.client = BitmillClient(self.server.api_url, self.server.delivery_url,
                                     self.server.api_key)
         self.log(f"bitmill serve pid {self.server.pid} at {self.server.api_url}")
-        # The workers start their task hosts at once; give them time to load the
-        # libraries before the idle memory is read.
+        # The workers start their task hosts at once. The wait lets the hosts load the
+        # libraries (about 0.1 s each when measured) before the idle memory is read.
         time.sleep(IDLE_SETTLE_SECONDS)
         self.idle_memory = measure.idleMemoryKib(self.server.pid)
 
@@ -431,10 +431,10 @@ class Benchmark:
             self.targets.extend(pair.targets(summaries))
         self.sections.append((
             "Tasks against command-line tools",
-            ["Seconds are wall time: for bitmill from just before `POST /tasks` until the "
-             "task's `finished` timestamp, when the server marked it `completed` (the client "
-             "polls `GET /tasks/{id}` to see it, every 50 ms at first and less often as the "
-             "task goes on), for a tool the whole command. "
+            ["Seconds are wall time. For a tool they cover the whole command. For bitmill "
+             "they run from just before `POST /tasks` until the task's `finished` timestamp, "
+             "when the server marked it `completed`. The client polls `GET /tasks/{id}` to "
+             "see that, every 50 ms at first and less often as the task goes on. "
              "bitmill / tool is bitmill's median divided by the tool's (below 1 means bitmill "
              "was faster). \"in worker\" is the median time from the task's `started` to its "
              "`finished` timestamp, which bitmill's worker sets around the task process: the "
@@ -626,9 +626,9 @@ class Benchmark:
             deadline = started + TASK_TIMEOUT_SECONDS
             worker_seconds = []
             last_finished = submitted_at
-            # The workers take tasks in about the order they were submitted, so the client
-            # waits for the last one before it reads the others, which leaves the CPU to
-            # the workers meanwhile.
+            # The workers take tasks in about the order of submission. So the client
+            # waits for the last task first and reads the others after it, which leaves
+            # the CPU to the workers meanwhile.
             tasks.insert(0, tasks.pop())
             for task in tasks:
                 task = self.client.getTask(task["id"])
@@ -957,8 +957,9 @@ def parseArguments():
                         help="comma-separated subset of tasks, http, queue, growth "
                              "(a partial report, for trying one row)")
     parser.add_argument("--pairs", default="",
-                        help="comma-separated parts of row names: the tasks row runs only "
-                             "the pairs whose row contains one, such as 'video,frame'")
+                        help="comma-separated parts of row names, such as 'video,frame': "
+                             "the tasks row then runs only the pairs whose row name "
+                             "contains one of them (default: every pair)")
     arguments = parser.parse_args()
     arguments.pairs = [part for part in arguments.pairs.split(",") if part]
     arguments.growth_seconds = [int(value) for value in arguments.growth_seconds.split(",")]

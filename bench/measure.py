@@ -12,14 +12,14 @@ import tempfile
 import threading
 import time
 
-# Listing the children of each of a bitmill server's threads (134 of them when idle) took
-# 0.9 ms of CPU on the 2-core benchmark machine, about 5% of one core every 20 ms, taken
-# from the work being measured. So a sampler lists every thread only every
-# FULL_SCAN_INTERVAL_SECONDS, and in between only the threads that had children.
+# Listing the children of all 134 threads of an idle bitmill server took 0.9 ms of CPU on
+# the 2-core benchmark machine. Every 20 ms, that is about 5% of one core taken from the
+# work being measured. So a sampler lists all threads every FULL_SCAN_INTERVAL_SECONDS
+# and in between only the threads that had children.
 FULL_SCAN_INTERVAL_SECONDS = 0.5
 RSS_SAMPLE_INTERVAL_SECONDS = 0.02
-# Once a run has lasted longer, a sampler waits 1/SAMPLES_PER_ELAPSED of the time so far
-# between samples, up to MAX_ADAPTIVE_INTERVAL_SECONDS.
+# Between samples, a sampler waits its interval or 1/SAMPLES_PER_ELAPSED of the time
+# sampled so far, whichever is longer, up to MAX_ADAPTIVE_INTERVAL_SECONDS.
 SAMPLES_PER_ELAPSED = 20
 MAX_ADAPTIVE_INTERVAL_SECONDS = 0.25
 
@@ -117,12 +117,11 @@ def readSmapsRollupKib(pid):
 
 
 def idleMemoryKib(root_pid):
-    """Return the process count and summed Rss, Pss and Anonymous KiB of ROOT and its
-    descendants.
+    """Return the process count and the summed Rss, Pss and Anonymous KiB of ROOT and
+    its descendants.
 
-    Pss (proportional set size) counts a page that n processes map as 1/n in each, so
-    the sum counts shared library pages about once where the Rss sum counts them in
-    every process.
+    Pss (proportional set size) counts a page that n processes map as 1/n in each. So
+    its sum counts a shared library page about once, and the Rss sum once per process.
     """
     pids = [root_pid] + listDescendants(root_pid)
     totals = {"Rss": 0, "Pss": 0, "Anonymous": 0}
@@ -133,12 +132,12 @@ def idleMemoryKib(root_pid):
 
 
 class DescendantFinder:
-    """Lists the descendants of one root process cheaply, sample after sample.
+    """Lister of the descendants of one root process, cheap enough for every sample.
 
-    The threads of the root that start processes (its workers) are few and keep doing
-    so, so after a scan of every thread only those are read, until the next full scan.
-    Descendants are read through their main thread only: their own threads (encoder
-    threads, for one) start no processes.
+    Only a few threads of the root (its workers) start processes, and they keep doing
+    so. After a scan of every thread, only those are read until the next full scan.
+    A descendant's children are read from its main thread only, because bitmill's task
+    hosts and task processes start processes from that thread.
     """
 
     def __init__(self, root_pid):
@@ -209,9 +208,9 @@ class RssSampler(threading.Thread):
         started = time.monotonic()
         while not self._stop_event.is_set():
             self.sample()
-            # The descendants' peaks are their own VmHWM, so a long-lived one only needs
-            # to be seen once: the interval grows with the time sampled so far, which
-            # leaves more CPU to a long task.
+            # A descendant's peak is its own VmHWM, so a long-lived one needs to be seen
+            # only once. The interval grows with the time sampled so far, which leaves
+            # more CPU to a long task.
             elapsed = time.monotonic() - started
             self._stop_event.wait(min(max(self.interval, elapsed / SAMPLES_PER_ELAPSED),
                                       MAX_ADAPTIVE_INTERVAL_SECONDS))

@@ -13,8 +13,8 @@
 #   MEDIA_DIR    where scripts/fetch-test-media.sh keeps its files (default $BUILD_DIR/test-media)
 #   RESULTS_DIR  where latest.md is written (default bench/results)
 #   BENCH_ROWS   a comma-separated subset of tasks,http,queue,growth (default all of them)
-#   BENCH_PAIRS  comma-separated parts of row names: the tasks row runs only the pairs
-#                whose row contains one (such as video,frame; default every pair)
+#   BENCH_PAIRS  comma-separated parts of row names, such as video,frame: the tasks row
+#                then runs only the pairs whose row name contains one (default all pairs)
 #   BITMILL_QUEUE_BENCH  bench/queue's dispatch benchmark (default: next to bitmill)
 
 set -euo pipefail

@@ -38,8 +38,8 @@ struct Config {
     std::string database_url;
     // Empty means local files under {data_dir}/files.
     std::string storage_url;
-    // Tasks run at once by this process: -1 means one more than the CPU
-    // cores, 0 runs none (an API-only process of a scaled-out deployment).
+    // Number of tasks this process runs at once. -1 means one more than the
+    // CPU cores, and 0 runs none (an API-only process of a scale-out deployment).
     int workers = -1;
     int max_attempts = 3;
     int lease_seconds = 30;

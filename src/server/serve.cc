@@ -253,10 +253,10 @@ Result<Runtime> openRuntime(Config& config) {
     config.data_dir = fs::absolute(config.data_dir).string();
     config.executable_path = executablePath();
     if (config.workers < 0) {
-        // One more than the cores: a worker also waits for its task process
-        // to start and exit and for the output's fsync, and the extra task
-        // keeps the cores busy meanwhile. A queue of tiny image tasks on 2
-        // cores ran at 167 tasks/s with 2 workers and 181 to 191 with 3.
+        // One more than the cores, because a worker also waits for its task
+        // process to start and exit and for the output's fsync. The extra
+        // task keeps the cores busy meanwhile: a queue of tiny image tasks on
+        // 2 cores ran at 167 tasks/s with 2 workers and 181 to 191 with 3.
         config.workers = static_cast<int>(std::max(1U, std::thread::hardware_concurrency())) + 1;
     }
     if (auto allow_list = net::AllowList::create(config.url_allow_list); !allow_list.ok()) {

@@ -36,8 +36,8 @@ public:
     // Read end of the child's stdout, non-blocking; -1 once closed.
     int stdoutFd() const { return stdout_fd_; }
     void closeStdout();
-    // A pidfd that poll() reports readable once the child has ended, or -1
-    // where the kernel has none (before Linux 5.3).
+    // Pidfd of the child, which poll() reports readable once the child has
+    // exited, or -1 on kernels without pidfd_open (before Linux 5.3).
     int exitFd() const { return exit_fd_; }
 
 private:

@@ -51,8 +51,8 @@ private:
     Result<JobSpec> prepareJob();
     Result<std::string> localInputPath(const domain::FileRecord& file);
     ProcessOutcome runProcess(const JobSpec& job);
-    // Reads the progress lines the child wrote; returns false at the end
-    // of its stdout.
+    // Reads the progress lines that the child wrote. Returns false at the
+    // end of its stdout.
     bool readProgress(int fd);
     Status publish(const JobResult& result);
     domain::FileRecord makeFile(const ProducedFile& produced, const std::string& media_id,
@@ -253,9 +253,9 @@ ProcessOutcome Execution::runProcess(const JobSpec& job) {
     auto next_heartbeat = Clock::now() + std::chrono::seconds(1);
     int reported_progress = -1;
     for (;;) {
-        // Waits for progress, the child's end or the next check, whichever
-        // comes first. The child closes its stdout some time before it ends,
-        // so once the pipe is at its end only the exit is waited for.
+        // Waits for progress, the child's exit or the next check, whichever
+        // comes first. The child closes its stdout some time before it exits,
+        // so after the end of the pipe only the exit is waited for.
         struct pollfd poll_fds[2];
         nfds_t poll_count = 0;
         if (child->stdoutFd() >= 0) {
@@ -293,7 +293,8 @@ ProcessOutcome Execution::runProcess(const JobSpec& job) {
                         std::to_string(config.limits.task_timeout_seconds) +
                         " s (task_timeout)"};
         }
-        // Progress 100 needs no write of its own: the completion follows.
+        // Progress 100 needs no write of its own, because the completion
+        // follows.
         if (now >= next_heartbeat || (progress_ != reported_progress && progress_ < 100)) {
             if (now >= next_heartbeat || progress_ >= reported_progress + 5) {
                 auto beat = context_.queue->heartbeat(task_.id, worker_id_, progress_);

@@ -266,8 +266,8 @@ Status runJob(const JobSpec& job, ProgressReporter& progress, JobResult& result)
 // Test hook: BITMILL_FAULT_INJECTION=crash, hang or spin makes the task
 // process crash, sleep forever or use the CPU forever, to show that only
 // its own task fails and that the time and CPU limits end it. quiet-pause
-// closes stdout and sleeps 2 s before the task runs, as a process that is
-// ending does, to show that the worker waits without using the CPU.
+// closes stdout and sleeps 2 s before the task runs, like a process that
+// is exiting, to show that the worker waits without using the CPU.
 void applyFaultInjectionForTest() {
     const char* fault = std::getenv("BITMILL_FAULT_INJECTION");
     if (fault == nullptr) {

@@ -214,12 +214,13 @@ TEST_F(RobustnessTest, CrashingTaskFailsAndServerLivesOn) {
     EXPECT_TRUE(taskCompleted(third));
 }
 
-// Reads the user and system CPU time of `pid` from /proc, in seconds.
+// Returns the user and system CPU time of `pid` in seconds, read from
+// /proc, or -1 when the file cannot be parsed.
 double processCpuSeconds(pid_t pid) {
     std::ifstream stat_file("/proc/" + std::to_string(pid) + "/stat");
     std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
-    // Fields after the command name, which may contain spaces: state is
-    // field 3, utime 14 and stime 15.
+    // The command name may contain spaces, so fields are counted from the
+    // last ')'. State is field 3, utime field 14 and stime field 15.
     std::istringstream fields(stat.substr(stat.rfind(')') + 2));
     std::vector<std::string> values;
     for (std::string value; fields >> value;) {
@@ -239,8 +240,7 @@ TEST_F(RobustnessTest, WorkerSleepsWhileTaskEndsQuietly) {
     bitmill.restart();
     ApiSession session = sessionFor(bitmill);
 
-    // The process whose worker runs the task: a separate worker in the
-    // scale-out deployment.
+    // The scale-out deployment runs tasks in a separate worker process.
     const pid_t worker = bitmill.workerProcessCount() > 0 ? bitmill.workerPid(0) : bitmill.pid();
     const double cpu_before = processCpuSeconds(worker);
     Json task = session.runTask({{"kind", "image"}, {"file_id", input["id"]}, {"width", 16}},
@@ -251,10 +251,10 @@ TEST_F(RobustnessTest, WorkerSleepsWhileTaskEndsQuietly) {
     bitmill.restart();
 
     EXPECT_TRUE(taskCompleted(task)) << task.dump();
-    // The task process was silent for 2 s; a worker that polled its closed
-    // stdout in a loop used most of that as CPU time.
+    // The task process was silent for 2 s. A worker that polled its closed
+    // stdout in a loop used most of that time as CPU time.
     ASSERT_GE(cpu_before, 0);
-    EXPECT_LT(cpu_used, 0.5) << "the server used " << cpu_used << " s of CPU";
+    EXPECT_LT(cpu_used, 0.5) << "the worker's process used " << cpu_used << " s of CPU";
 }
 
 TEST_F(RobustnessTest, HangingTaskHitsTimeLimit) {

@@ -36,9 +36,9 @@ using ffmpeg::SourcePicture;
 
 constexpr AVRational kMicrosecondBase = {1, AV_TIME_BASE};
 
-// Filtered frames that may wait for the video encoder thread. A 720p
-// frame takes 1.4 MB, and a few let decoding run ahead while the
-// encoder's own threads are all busy.
+// Maximum number of filtered frames that wait for the video encoder
+// thread. A few let decoding run ahead while the encoder's own threads
+// are all busy, and each costs memory (1.4 MB for a 720p frame).
 constexpr size_t kEncoderQueueFrames = 4;
 
 // The video stream's way from packets to the muxer.
@@ -73,8 +73,8 @@ struct VideoPath {
     // While the encoder drains, the newest packet waits here so that the
     // last one can be given the duration that ends the track in time.
     PacketPtr pending_packet;
-    PacketPtr encoded_packet;  // the encoder thread's packet
-    int64_t frames_encoded = 0;  // frames the encoder accepted
+    PacketPtr encoded_packet;  // packet that the encoder thread receives into
+    int64_t frames_encoded = 0;  // number of frames the encoder accepted
     bool encoder_drained = false;  // the encoder returned its end of stream
     int64_t frames_decoded = 0;
     int64_t decode_errors = 0;
@@ -225,17 +225,18 @@ private:
     int last_percent_ = -1;
 
     // The video encoder runs on encoder_thread_, so that decoding and
-    // filtering go on while it encodes. Done in turn, each waits for its
-    // codec's own threads and cores sit idle (the ffmpeg 5.1 program kept
-    // 1.8 of 2 cores busy on a 1080p to 720p H.264 transcode). Frames
-    // reach the thread through encoder_queue_, and a null frame makes it
-    // drain. The muxer is shared with the audio path, under mux_mutex_.
+    // filtering go on while it encodes. When the two run in turn, each
+    // waits for its codec's own threads while cores sit idle: the ffmpeg
+    // 5.1 program kept 1.8 of 2 cores busy on a 1080p to 720p H.264
+    // transcode. Frames reach the thread through encoder_queue_, and a
+    // null frame makes it drain. The audio path writes to the same muxer,
+    // so every write holds mux_mutex_.
     std::thread encoder_thread_;
     std::mutex encoder_mutex_;
     std::condition_variable encoder_wake_;
     std::deque<FramePtr> encoder_queue_;
-    bool encoder_stop_ = false;    // the transcoder is going away
-    bool encoder_exited_ = false;  // the thread ended, with encoder_status_
+    bool encoder_stop_ = false;    // set when the transcoder stops early
+    bool encoder_exited_ = false;  // set when the thread has ended with encoder_status_
     Status encoder_status_ = okStatus();
     std::mutex mux_mutex_;
 };
@@ -645,9 +646,10 @@ Status VideoTranscoder::encodeHeldVideoFrame(int64_t duration) {
     return encodeVideo(std::move(video_.pending_frame));
 }
 
-// Hands `frame` (null: the end) to the encoder thread, starting it on the
-// first frame, and waits while its queue is full. After the end, waits
-// for the thread to finish. Returns the thread's error once it has one.
+// Hands `frame` to the encoder thread, which starts on the first frame,
+// and waits while the queue is full. A null frame ends the stream: then
+// the call waits for the thread to finish. Returns the thread's error
+// once it has one.
 Status VideoTranscoder::encodeVideo(FramePtr frame) {
     if (!video_.encoded_packet) {
         video_.encoded_packet.reset(av_packet_alloc());
@@ -662,9 +664,10 @@ Status VideoTranscoder::encodeVideo(FramePtr frame) {
         try {
             encoder_thread_ = std::thread(&VideoTranscoder::runEncoderThread, this);
         } catch (const std::system_error& error) {
-            // Encoding inline from here on gives the same output.
-            log::get("media")->warn("video encoder thread not started, encoding inline: {}",
-                                    error.what());
+            // Encoding on this thread from here on gives the same output.
+            log::get("media")->warn(
+                "start video encoder thread failed, encoding on the calling thread: {}",
+                error.what());
             encoder_exited_ = true;
             return encodeVideoNow(frame.get());
         }
@@ -716,7 +719,7 @@ void VideoTranscoder::runEncoderThread() {
 }
 
 // Ends the encoder thread without draining the encoder, for a transcoder
-// that stops early; the destructor drains it afterwards.
+// that stops early. The destructor drains the encoder afterwards.
 void VideoTranscoder::stopEncoderThread() {
     if (!encoder_thread_.joinable()) {
         return;

@@ -102,13 +102,13 @@ Status checkPixelLimit(std::string_view subject, int64_t width, int64_t height, 
 // converted. Throws ::vips::VError like any libvips call.
 ::vips::VImage toSrgb8(const ::vips::VImage& image);
 
-// Builds libvips operations without vector code, and runs them on one
-// worker thread, while it lives when they make few pixels. libvips compiles
-// vector code (with Orc) for each resize it builds, which costs about as
-// much as resizing 10,000 to 20,000 pixels without it, so scalar code is
-// faster below that. Scalar and vector code round differently, by up to 3
-// levels of 255. Both switches are process-wide: operations that other
-// threads build meanwhile are affected too.
+// Scope in which libvips builds operations without vector code and runs
+// them on one worker thread, when the output has few pixels. libvips
+// compiles vector code (with Orc) for each resize it builds, which costs
+// about as much as resizing 10,000 to 20,000 pixels without it, so scalar
+// code is faster below that. Scalar and vector code round differently, by
+// up to 3 levels of 255. Both settings are process-wide, so operations
+// that other threads build meanwhile get them too.
 class VectorCodeScope {
   public:
     explicit VectorCodeScope(int64_t output_pixels);
@@ -118,7 +118,7 @@ class VectorCodeScope {
 
   private:
     bool changed_ = false;
-    int previous_concurrency_ = 0;  // restored when above 1
+    int previous_concurrency_ = 0;  // libvips' thread count, restored when above 1
 };
 
 // Reads and clears libvips' error buffer. The buffer is process-wide, so
